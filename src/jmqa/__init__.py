@@ -1,0 +1,25 @@
+"""jmqa: offline, grounded question answering over a folder of documents, with cited sentences."""
+
+from .assistant import Assistant
+from .config import Settings
+from .errors import BadInputError, CorpusError, IndexCorruptedError, IndexNotFoundError, JmqaError, ModelUnavailableError
+from .types import Answer, Chunk, Citation, Document, Hit, Turn
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Answer",
+    "Assistant",
+    "BadInputError",
+    "Chunk",
+    "Citation",
+    "CorpusError",
+    "Document",
+    "Hit",
+    "IndexCorruptedError",
+    "IndexNotFoundError",
+    "JmqaError",
+    "ModelUnavailableError",
+    "Settings",
+    "Turn",
+]

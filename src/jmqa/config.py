@@ -1,0 +1,64 @@
+"""Settings: every tunable in one place; the only module that reads the environment (prefix JMQA_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_LLM_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+MAX_QUESTION_CHARS = 2000
+
+
+def _default_corpus() -> Path:
+    return PROJECT_ROOT / "corpus"
+
+
+def _default_index() -> Path:
+    return PROJECT_ROOT / "index"
+
+
+def _default_cache() -> Path:
+    return Path.home() / ".cache" / "jmqa"
+
+
+class Settings(BaseSettings):
+    """jmqa's settings. Environment variables `JMQA_<NAME>` set them; CLI flags override those."""
+
+    model_config = SettingsConfigDict(env_prefix="JMQA_", extra="ignore")
+
+    # paths
+    corpus_dir: Path = Field(default_factory=_default_corpus)
+    index_dir: Path = Field(default_factory=_default_index)
+    cache_dir: Path = Field(default_factory=_default_cache)
+
+    # embedding: the name of the bundled model, a sentence-transformers folder, or a model name
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    embedding_batch_size: int = 32
+
+    # chunking (characters; all-MiniLM-L6-v2 reads at most 256 word pieces, ~1000 characters)
+    chunk_size: int = Field(default=700, ge=100, le=4000)
+    chunk_overlap: int = Field(default=1, ge=0, le=5, description="sentences shared by neighbouring chunks")
+
+    # retrieval
+    top_k: int = Field(default=5, ge=1, le=50)
+    rrf_k: int = Field(default=60, ge=1)
+    candidates: int = Field(default=30, ge=1, description="hits taken from each retriever before fusion")
+
+    # answering
+    answer_mode: Literal["auto", "extractive", "generative"] = "auto"
+    max_question_chars: int = MAX_QUESTION_CHARS
+
+    # local LLM (GGUF via llama-cpp-python) or an OpenAI-compatible server
+    llm_model: str = DEFAULT_LLM_MODEL
+    llm_threads: int = Field(default=2, ge=1)
+    llm_context: int = Field(default=2048, ge=512)
+    llm_base_url: str | None = None
+    llm_api_model: str | None = None
+    llm_api_key: str | None = None
+
+    show_progress: bool = True

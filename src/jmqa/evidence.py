@@ -1,0 +1,168 @@
+"""Evidence checks shared by every answerer: question terms, candidate sentences, term support, answer types.
+
+All functions here are pure (vectors are passed in), so each rule has a small test of its own.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .chunking import split_sentences
+from .types import Hit
+
+# Words that carry no subject of their own in a question: function words, question words and
+# verbs that every question can use ("What does Jiangmen plan to become?").
+STOPWORDS = frozenset(
+    """
+    a about above after again against all also am an and any are aren as at be because been before being
+    below between both but by can cannot could did didn do does doesn doing don down during each either
+    else ever few for from further get gets got had has have having he her here hers herself him himself
+    his how i if in into is isn it its itself just let me more most much must my myself neither no nor
+    not now of off on once one only or other ought our ours ourselves out over own per please same shall
+    she should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up upon us very was we were what whatever when where whether which while
+    who whom whose why will with within without would yet you your yours yourself
+    tell say says said know known give list name describe explain mention mentioned according document
+    documents text passage passages kind kinds sort type types thing things way ways main mainly
+    want wants plan plans planned aim aims become becomes make makes made use used role part parts
+    really actually exactly specifically particular particularly regarding concerning etc
+    refer refers referred mean means meant call called calls ones
+    """.split()
+)
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z\-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*|[\u4e00-\u9fff]")
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def stem(word: str) -> str:
+    """A light English stemmer: enough to match industry/industries, manufacture/manufacturing."""
+    w = word.lower()
+    for suffix, repl in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ers", ""), ("er", ""), ("ed", ""),
+                         ("es", ""), ("s", ""), ("al", ""), ("ly", ""), ("ion", ""), ("e", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 4:
+            return w[: -len(suffix)] + repl
+    return w
+
+
+def key_terms(question: str) -> list[str]:
+    """The content words a supporting sentence has to speak about, in order, without repeats."""
+    out: list[str] = []
+    for w in words(question):
+        if w in STOPWORDS or (len(w) < 2 and not w.isdigit() and not _is_cjk(w)):
+            continue
+        if w not in out:
+            out.append(w)
+    return out
+
+
+def _is_cjk(w: str) -> bool:
+    return bool(re.fullmatch(r"[\u4e00-\u9fff]", w))
+
+
+# ---------------------------------------------------------------- answer types
+
+_NUMBER_WORDS = r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|dozen|hundreds?|thousands?|millions?|billions?|percent)\b"
+_DATE_WORDS = (r"\b(1\d{3}|20\d{2})s?\b|\bcentur(y|ies)\b|\b(january|february|march|april|may|june|july|august|"
+               r"september|october|november|december)\b|\b(since|until|by|in) (the )?(early|late|mid)?\s*\d")
+_QUANTITY_NOUNS = {"population", "gdp", "area", "percentage", "percent", "share", "rate", "distance", "revenue",
+                   "budget", "cost", "price", "height", "temperature", "income", "salary", "age", "value", "size"}
+
+
+def expected_answer_type(question: str) -> str | None:
+    """'number', 'date' or None (any). Typed questions need a sentence that can hold such an answer."""
+    q = question.lower()
+    if re.search(r"\b(when|what year|which year|what date|which century|what century|how long ago|since when)\b", q):
+        return "date"
+    if re.search(r"\bhow (many|much|far|big|large|long|old|tall|high|fast)\b", q):
+        return "number"
+    quantity = "|".join(sorted(_QUANTITY_NOUNS))
+    if re.search(rf"^\s*(what|which)( is| was| are| were)? (the )?([\w\-]+(’s|'s) )?(total |annual |current )?({quantity})\b", q):
+        return "number"
+    return None
+
+
+def has_answer_type(sentence: str, answer_type: str | None) -> bool:
+    s = sentence.lower()
+    if answer_type == "number":
+        return re.search(_NUMBER_WORDS, s) is not None
+    if answer_type == "date":
+        return re.search(_DATE_WORDS, s) is not None
+    return True
+
+
+# ---------------------------------------------------------------- candidate sentences
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A source sentence of a retrieved chunk, with where it sits."""
+
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    hit_rank: int
+    context: str  # the chunk the sentence came from, with its title and heading
+
+
+def candidate_sentences(hits: Iterable[Hit]) -> list[Candidate]:
+    """Every sentence of the hits' chunks once, offsets into its document, in retrieval order."""
+    seen: set[tuple[str, int]] = set()
+    out: list[Candidate] = []
+    for rank, hit in enumerate(hits):
+        c = hit.chunk
+        context = " ".join(p for p in (c.title, c.context, c.text) if p)
+        for span in split_sentences(c.text):
+            start, end = c.start + span.start, c.start + span.end
+            if (c.doc_id, start) in seen:
+                continue
+            seen.add((c.doc_id, start))
+            out.append(Candidate(c.doc_id, c.title, start, end, c.text[span.start : span.end], rank, context))
+    return out
+
+
+# ---------------------------------------------------------------- term support
+
+
+def term_support(term: str, text_words: Iterable[str], vectors: Mapping[str, np.ndarray]) -> float:
+    """How well `text_words` speak about `term`: 1.0 for the same stem, else the best cosine of
+    the words' embeddings (0 when a vector is missing)."""
+    t_stem = stem(term)
+    best = 0.0
+    tv = vectors.get(term)
+    for w in text_words:
+        if w == term or stem(w) == t_stem:
+            return 1.0
+        if tv is not None and (wv := vectors.get(w)) is not None:
+            best = max(best, float(tv @ wv))
+    return best
+
+
+def idf_weights(terms: list[str], doc_freq: Mapping[str, int], n_chunks: int) -> dict[str, float]:
+    """BM25-style idf of each term over chunks; a term the corpus never uses weighs the most."""
+    out = {}
+    for t in terms:
+        df = doc_freq.get(stem(t), 0)
+        out[t] = math.log(1.0 + (n_chunks - df + 0.5) / (df + 0.5))
+    return out
+
+
+def coverage(supports: Mapping[str, float], weights: Mapping[str, float], threshold: float) -> float:
+    """Weighted share of terms whose support reaches `threshold` (1.0 when there are no terms)."""
+    total = sum(weights.get(t, 1.0) for t in supports)
+    if total <= 0:
+        return 1.0
+    return sum(weights.get(t, 1.0) for t, s in supports.items() if s >= threshold) / total
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))

