@@ -72,8 +72,10 @@ class Assistant:
         log.info("index %s: %d documents, %d chunks (%s)", settings.index_dir, len(index.documents), len(index.chunks), status)
         return cls(index, embedder, settings)
 
-    def ask(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None) -> Answer:
-        """Answer `question`; `history` is the earlier (question, answer) pairs of the conversation."""
+    def ask(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
+            mode: str | None = None) -> Answer:
+        """Answer `question`; `history` is the earlier (question, answer) pairs of the conversation.
+        `mode` is "extractive", "generative" or "auto" (default: settings.answer_mode)."""
         q = validate_question(question, self.settings.max_question_chars)
         turns = as_turns(history)
         k = k or self.settings.top_k
@@ -85,7 +87,8 @@ class Assistant:
         t2 = time.perf_counter()
         return replace(answer, timings={"retrieve_s": round(t1 - t0, 4), "answer_s": round(t2 - t1, 4), "total_s": round(t2 - t0, 4)})
 
-    def ask_stream(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None) -> Iterator[str | Answer]:
+    def ask_stream(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
+                   mode: str | None = None) -> Iterator[str | Answer]:
         """Yield the draft answer's text pieces as they are produced, then the final, verified Answer
         (always last, exactly once). A UI shows the pieces, then replaces them with the Answer."""
-        yield self.ask(question, history, k=k)
+        yield self.ask(question, history, k=k, mode=mode)
