@@ -3,6 +3,8 @@
 from .assistant import Assistant
 from .config import Settings
 from .errors import BadInputError, CorpusError, IndexCorruptedError, IndexNotFoundError, JmqaError, ModelUnavailableError
+from .evaluate import EvalRecord, Report, evaluate  # so `jmqa.evaluate(...)` is the function, not the module
+from .questions import QAItem
 from .types import Answer, Chunk, Citation, Document, Hit, Turn
 
 __version__ = "0.1.0"
@@ -15,11 +17,15 @@ __all__ = [
     "Citation",
     "CorpusError",
     "Document",
+    "EvalRecord",
     "Hit",
     "IndexCorruptedError",
     "IndexNotFoundError",
     "JmqaError",
     "ModelUnavailableError",
+    "QAItem",
+    "Report",
     "Settings",
     "Turn",
+    "evaluate",
 ]

@@ -80,6 +80,35 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import check_floors, evaluate, read_floors
+
+    floors = read_floors(args.gate) if args.gate else None
+    settings = _settings(args)
+    report = evaluate(
+        args.questions, args.out, mode=args.mode, k=args.k, limit=args.limit, sample=args.sample, seed=args.seed,
+        passages=args.passages, resume=args.resume, settings=settings,
+        show_progress=settings.show_progress and sys.stderr.isatty(),
+    )
+    m = report.metrics
+    shown = [f"{name} {m[name]:.3f}" for name in ("answer_accuracy", "citation_accuracy", "abstention_accuracy")
+             if m.get(name) is not None]
+    shown += [f"{name.upper()} {100 * m[name]:.1f}" for name in ("em", "f1") if m.get(name) is not None]
+    shown += [f"{name} {v:.3f}" for name, v in m.items() if "recall@" in name and v is not None]
+    print(f"{report.counts['questions']} questions ({args.mode}): " + ", ".join(shown))
+    if report.skipped:
+        print(f"{len(report.skipped)} malformed rows skipped (see the warnings above)")
+    print(f"report: {Path(args.out) / 'report.md'}")
+    if floors is not None:
+        missed = check_floors(report, floors)
+        for line in missed:
+            print(f"jmqa: quality gate: {line}", file=sys.stderr)
+        if missed:
+            return EXIT_ERROR
+        print(f"quality gate passed ({', '.join(f'{k} >= {v:.3f}' for k, v in floors.items())})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jmqa", description="Grounded question answering over a folder of documents.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what jmqa is doing")
@@ -100,6 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("-k", type=int, help="number of passages to retrieve")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="evaluate answers on a question set and write a report")
+    paths(p)
+    p.add_argument("questions", type=Path,
+                   help="questions: .jsonl or .csv (id, question, answers, answerable, support, history), "
+                        "or a folder holding questions.jsonl and passages.jsonl (e.g. SQuAD 2.0 dev)")
+    p.add_argument("--out", type=Path, default=Path("out/eval"), help="report folder (default: out/eval)")
+    p.add_argument("--mode", choices=["extractive", "generative", "auto", "retrieval"], default="auto",
+                   help="answer mode; retrieval = retrieval only (recall@k and MRR of dense, BM25 and hybrid)")
+    p.add_argument("-k", "--k", type=int, help="passages retrieved per question")
+    p.add_argument("--limit", type=int, help="only the first N questions (after sampling)")
+    p.add_argument("--sample", type=int, help="a fixed random sample of N questions")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    p.add_argument("--passages", type=Path, help="answer from a passages .jsonl ({id, title, text}) instead of the corpus")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--gate", type=Path, help="floors JSON; exit 1 when a metric falls below its floor")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

@@ -1,0 +1,594 @@
+"""Gold questions -> per-row EvalRecords -> a Report: run the assistant over a question set and score it.
+
+The metric functions at the top are pure (no model), each with a small test. The runner appends one
+JSON row per question to `results.jsonl` as it goes, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import math
+import os
+import re
+import string
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BadInputError
+from .questions import QAItem, load_items, select_items
+from .types import Answer, Hit
+
+log = logging.getLogger(__name__)
+
+MODES = ("extractive", "generative", "auto", "retrieval")
+RETRIEVERS = ("dense", "lexical", "hybrid")
+RECALL_KS = (1, 5, 10)
+RESULTS = "results.jsonl"
+RUN = "run.json"
+SUMMARY = "summary.json"
+RETRIEVAL_BATCH = 64  # questions embedded at once in retrieval-only mode
+
+# ---------------------------------------------------------------- pure metrics
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_MARKERS = re.compile(r"\s*\[\d+\]")
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation (lower case, no punctuation, no articles, single spaces), after folding
+    curly quotes to straight ones so ’ and ' compare equal."""
+    text = text.translate(_APOSTROPHES).lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def strip_markers(text: str) -> str:
+    """An answer's text without its `[n]` citation markers."""
+    return _MARKERS.sub("", text).strip()
+
+
+def exact_match(prediction: str, golds: Sequence[str]) -> float:
+    """1.0 when the normalised prediction equals a normalised gold answer. No gold answers means the
+    question is unanswerable: only the empty prediction (an abstention) matches, as in SQuAD 2.0."""
+    golds = list(golds) or [""]
+    p = normalize_answer(prediction)
+    return float(any(p == normalize_answer(g) for g in golds))
+
+
+def token_f1(prediction: str, golds: Sequence[str]) -> float:
+    """The best token-overlap F1 of the prediction against any gold answer (SQuAD 2.0 rules)."""
+    golds = list(golds) or [""]
+    pred = normalize_answer(prediction).split()
+    best = 0.0
+    for g in golds:
+        gold = normalize_answer(g).split()
+        if not pred or not gold:
+            best = max(best, float(pred == gold))
+            continue
+        common = sum((collections.Counter(pred) & collections.Counter(gold)).values())
+        if common:
+            precision, recall = common / len(pred), common / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def contains_gold(answer_text: str, golds: Sequence[str]) -> bool:
+    """A gold answer occurs, as whole words, in the answer text (both normalised)."""
+    text = f" {normalize_answer(answer_text)} "
+    return any((g := normalize_answer(gold)) and f" {g} " in text for gold in golds)
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.translate(_APOSTROPHES).split())
+
+
+def quote_matches_support(quote: str, support: Sequence[str]) -> bool:
+    """A cited quote holds a gold support sentence, or a support sentence holds the quote."""
+    q = _squash(quote)
+    return bool(q) and any((s := _squash(sup)) and (s in q or q in s) for sup in support)
+
+
+def first_relevant_rank(relevant: Sequence[bool]) -> int | None:
+    """1-based rank of the first relevant result, None when none is."""
+    return next((i for i, r in enumerate(relevant, start=1) if r), None)
+
+
+def recall_at_k(ranks: Sequence[int | None], k: int) -> float | None:
+    """Share of questions whose first relevant result is in the top k (None for no questions)."""
+    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks) if ranks else None
+
+
+def mean_reciprocal_rank(ranks: Sequence[int | None]) -> float | None:
+    return sum(1.0 / r for r in ranks if r) / len(ranks) if ranks else None
+
+
+def abstention_precision_recall(abstained: Sequence[bool], answerable: Sequence[bool]) -> tuple[float | None, float | None]:
+    """Precision: share of abstentions made on unanswerable questions. Recall: share of unanswerable
+    questions abstained on. None where the denominator is empty."""
+    hits = sum(1 for a, ok in zip(abstained, answerable) if a and not ok)
+    n_abstained = sum(abstained)
+    n_unanswerable = sum(1 for ok in answerable if not ok)
+    return (hits / n_abstained if n_abstained else None, hits / n_unanswerable if n_unanswerable else None)
+
+
+def coverage_curve(confidence: Sequence[float], answered: Sequence[bool], correct: Sequence[bool]) -> list[dict[str, float]]:
+    """Accuracy against coverage as the abstention threshold rises: at threshold t the assistant answers
+    only where it answered and its confidence is >= t. Coverage = share of all questions answered;
+    accuracy = share of those answers that are correct (an answer to an unanswerable question is wrong).
+    One point per distinct confidence, from the lowest threshold (full coverage) up."""
+    rows = [(c, ok) for c, a, ok in zip(confidence, answered, correct) if a]
+    n = len(confidence)
+    if not n:
+        return []
+    points = []
+    for t in sorted({c for c, _ in rows}):
+        kept = [ok for c, ok in rows if c >= t]
+        points.append({"threshold": t, "coverage": len(kept) / n, "accuracy": sum(kept) / len(kept)})
+    return points
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """The p-th percentile (0-100), linear between closest ranks; None for no values."""
+    if not values:
+        return None
+    xs = sorted(values)
+    pos = (len(xs) - 1) * p / 100
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+# ---------------------------------------------------------------- records and report
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """What happened on one question: the answer, what was retrieved, its scores and timings."""
+
+    id: str
+    question: str
+    category: str
+    answerable: bool
+    mode: str
+    answer: str = ""
+    abstained: bool = True
+    confidence: float = 0.0
+    citations: tuple[dict[str, Any], ...] = ()
+    retrieved: tuple[dict[str, Any], ...] = ()
+    ranks: dict[str, int | None] = field(default_factory=dict)  # retriever -> rank of the first gold passage
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> EvalRecord:
+        d = dict(d)
+        d["citations"] = tuple(d.get("citations", ()))
+        d["retrieved"] = tuple(d.get("retrieved", ()))
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Report:
+    """The scores of a run: `metrics` (0-1 shares), `counts`, `latency` per stage, the accuracy/coverage
+    `curve`, per-category scores, the skipped input rows and every record."""
+
+    config: dict[str, Any]
+    metrics: dict[str, float | None]
+    counts: dict[str, int]
+    latency: dict[str, dict[str, float | None]]
+    by_category: dict[str, dict[str, Any]]
+    curve: tuple[dict[str, float], ...]
+    skipped: tuple[str, ...]
+    records: tuple[EvalRecord, ...] = ()
+    out_dir: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary (everything but the records)."""
+        return {"config": self.config, "metrics": self.metrics, "counts": self.counts, "latency": self.latency,
+                "by_category": self.by_category, "curve": list(self.curve), "skipped": list(self.skipped)}
+
+
+def score_answer(item: QAItem, answer_text: str, abstained: bool, quotes: Sequence[str],
+                 cited_passages: Sequence[str]) -> dict[str, Any]:
+    """Per-row metrics of an answer. `correct`: for an answerable question, answered and (a gold answer
+    occurs in the text, or a citation holds the gold support sentence); for an unanswerable one, abstained."""
+    prediction = "" if abstained else strip_markers(answer_text)
+    cites_support = None
+    if item.answerable and not abstained and (item.support or item.support_ids):
+        cites_support = any(quote_matches_support(q, item.support) for q in quotes) or any(
+            p in item.support_ids for p in cited_passages)
+    if item.answerable:
+        correct = not abstained and (contains_gold(prediction, item.answers) or
+                                     any(quote_matches_support(q, item.support) for q in quotes))
+    else:
+        correct = abstained
+    return {"em": exact_match(prediction, item.answers), "f1": token_f1(prediction, item.answers),
+            "correct": bool(correct), "cites_support": cites_support}
+
+
+def summarize(records: Sequence[EvalRecord], *, config: Mapping[str, Any] | None = None,
+              skipped: Sequence[str] = (), out_dir: Path | None = None) -> Report:
+    """Aggregate per-row records into a Report."""
+    answered_modes = [r for r in records if r.mode != "retrieval"]
+    metrics: dict[str, float | None] = {}
+    counts = {"questions": len(records), "answerable": sum(r.answerable for r in records),
+              "unanswerable": sum(not r.answerable for r in records), "errors": sum(bool(r.error) for r in records),
+              "skipped_rows": len(skipped)}
+    for name in RETRIEVERS:
+        ranks = [r.ranks[name] for r in records if name in r.ranks]
+        if not ranks:
+            continue
+        depth = max((r.metrics.get("depth", 0) for r in records), default=0)
+        for k in RECALL_KS:
+            if k <= depth:
+                metrics[f"{name}_recall@{k}"] = recall_at_k(ranks, k)
+        metrics[f"{name}_mrr"] = mean_reciprocal_rank(ranks)
+        counts[f"{name}_ranked"] = len(ranks)
+    if answered_modes:
+        metrics.update(_answer_metrics(answered_modes))
+        counts["answered"] = sum(not r.abstained for r in answered_modes)
+    by_category: dict[str, dict[str, Any]] = {}
+    for cat in sorted({r.category for r in answered_modes if r.category}):
+        rows = [r for r in answered_modes if r.category == cat]
+        by_category[cat] = {"n": len(rows), "correct": sum(r.metrics.get("correct", False) for r in rows),
+                            "accuracy": _mean([float(r.metrics.get("correct", False)) for r in rows])}
+    curve = coverage_curve([r.confidence for r in answered_modes], [not r.abstained for r in answered_modes],
+                           [bool(r.metrics.get("correct")) for r in answered_modes])
+    return Report(config=dict(config or {}), metrics=metrics, counts=counts, latency=latency_summary(records),
+                  by_category=by_category, curve=tuple(curve), skipped=tuple(skipped), records=tuple(records),
+                  out_dir=out_dir)
+
+
+def _answer_metrics(rows: Sequence[EvalRecord]) -> dict[str, float | None]:
+    answerable = [r for r in rows if r.answerable]
+    unanswerable = [r for r in rows if not r.answerable]
+    cited = [r.metrics["cites_support"] for r in answerable if r.metrics.get("cites_support") is not None]
+    precision, recall = abstention_precision_recall([r.abstained for r in rows], [r.answerable for r in rows])
+    return {
+        "answer_accuracy": _mean([float(r.metrics["correct"]) for r in answerable]),
+        "citation_accuracy": _mean([float(c) for c in cited]),
+        "abstention_accuracy": recall,
+        "abstention_precision": precision,
+        "abstention_recall": recall,
+        "overall_accuracy": _mean([float(r.metrics["correct"]) for r in rows]),
+        "coverage": _mean([float(not r.abstained) for r in rows]),
+        "em": _mean([r.metrics["em"] for r in rows]),
+        "f1": _mean([r.metrics["f1"] for r in rows]),
+        "em_answerable": _mean([r.metrics["em"] for r in answerable]),
+        "f1_answerable": _mean([r.metrics["f1"] for r in answerable]),
+        "em_unanswerable": _mean([r.metrics["em"] for r in unanswerable]),
+        "f1_unanswerable": _mean([r.metrics["f1"] for r in unanswerable]),
+    }
+
+
+def latency_summary(records: Iterable[EvalRecord]) -> dict[str, dict[str, float | None]]:
+    """p50/p95/mean seconds of every timing key the records carry (retrieve_s, generate_s, ttft_s, ...)."""
+    values: dict[str, list[float]] = collections.defaultdict(list)
+    for r in records:
+        for key, v in r.timings.items():
+            if isinstance(v, (int, float)):
+                values[key].append(float(v))
+    return {key: {"p50": percentile(vs, 50), "p95": percentile(vs, 95), "mean": _mean(vs), "n": len(vs)}
+            for key, vs in sorted(values.items())}
+
+
+def check_floors(report: Report, floors: Mapping[str, float]) -> list[str]:
+    """The floors a report misses, each as a line saying the metric, its value and its floor."""
+    missed = []
+    for name, floor in floors.items():
+        value = report.metrics.get(name)
+        if value is None:
+            missed.append(f"{name}: not measured (floor {floor:.3f})")
+        elif value + 1e-9 < floor:
+            missed.append(f"{name}: {value:.3f} is below its floor {floor:.3f}")
+    return missed
+
+
+def read_floors(path: Path) -> dict[str, float]:
+    """`{"floors": {"answer_accuracy": 0.9, ...}}` (or the bare mapping) from a JSON file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"cannot read the floors file {path}: {exc}") from exc
+    floors = data.get("floors", data) if isinstance(data, dict) else None
+    if not isinstance(floors, dict) or not all(isinstance(v, (int, float)) for v in floors.values()):
+        raise BadInputError(f"{path} must hold {{\"floors\": {{\"metric\": number, ...}}}}")
+    return {str(k): float(v) for k, v in floors.items()}
+
+
+# ---------------------------------------------------------------- running one question
+
+
+def record_for(item: QAItem, answer: Answer, passage_of: Mapping[str, str], *, mode: str, wall_s: float,
+               ttft_s: float | None = None) -> EvalRecord:
+    """Score one answer of the assistant."""
+    passages = [passage_of.get(c.doc_id, c.doc_id) for c in answer.citations]
+    metrics = score_answer(item, answer.text, answer.abstained, [c.quote for c in answer.citations], passages)
+    metrics["depth"] = len(answer.hits)
+    timings = {k: float(v) for k, v in answer.timings.items()} | {"wall_s": round(wall_s, 4)}
+    if ttft_s is not None:
+        timings["ttft_s"] = round(ttft_s, 4)
+    ranks = {}
+    if item.support or item.support_ids:
+        ranks["hybrid"] = support_rank(item, answer.hits, passage_of)
+    return EvalRecord(
+        id=item.id, question=item.question, category=item.category, answerable=item.answerable, mode=mode,
+        answer=answer.text, abstained=answer.abstained, confidence=float(answer.confidence),
+        citations=tuple({"passage": p, "start": c.start, "end": c.end, "quote": c.quote}
+                        for p, c in zip(passages, answer.citations)),
+        retrieved=tuple(_retrieved(answer.hits, passage_of)), ranks=ranks, metrics=metrics, timings=timings)
+
+
+def support_rank(item: QAItem, hits: Sequence[Hit], passage_of: Mapping[str, str]) -> int | None:
+    """Rank of the gold support among the hits. With gold passage ids, at passage level: the hits are
+    collapsed to their distinct passages, best first, so two chunks of one passage take one rank. With
+    gold support sentences, at chunk level: the first hit whose text holds a support sentence."""
+    if item.support_ids:
+        passages = list(dict.fromkeys(passage_of.get(h.chunk.doc_id, h.chunk.doc_id) for h in hits))
+        return first_relevant_rank([p in item.support_ids for p in passages])
+    return first_relevant_rank([any(_squash(s) in _squash(h.chunk.text) for s in item.support if s.strip())
+                                for h in hits])
+
+
+def _within(rank: int | None, depth: int) -> int | None:
+    return rank if rank is not None and rank <= depth else None
+
+
+def _retrieved(hits: Sequence[Hit], passage_of: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [{"chunk_id": h.chunk.chunk_id, "passage": passage_of.get(h.chunk.doc_id, h.chunk.doc_id),
+             "score": round(h.score, 6), "dense": h.dense_score, "lexical": h.lexical_score} for h in hits]
+
+
+def ask_one(assistant: Any, item: QAItem, *, mode: str, k: int, passage_of: Mapping[str, str]) -> EvalRecord:
+    """Ask one question (streaming, to time the first token, unless the mode is extractive)."""
+    t0 = time.perf_counter()
+    ttft = None
+    answer = None
+    try:
+        if mode == "extractive":
+            answer = assistant.ask(item.question, item.history, k=k, mode=mode)
+        else:
+            for piece in assistant.ask_stream(item.question, item.history, k=k, mode=mode):
+                if isinstance(piece, str):
+                    if ttft is None and piece:
+                        ttft = time.perf_counter() - t0
+                else:
+                    answer = piece
+    except BadInputError as exc:  # this row's question is unusable; the run goes on
+        return EvalRecord(id=item.id, question=item.question, category=item.category, answerable=item.answerable,
+                          mode=mode, error=str(exc),
+                          metrics=score_answer(item, "", True, (), ()) | {"depth": 0})
+    if answer is None:
+        raise RuntimeError("ask_stream ended without an Answer")
+    return record_for(item, answer, passage_of, mode=mode, wall_s=time.perf_counter() - t0, ttft_s=ttft)
+
+
+def retrieval_query_for(assistant: Any, item: QAItem) -> str:
+    """The item's retrieval query, as `ask` forms it (a follow-up borrows from its history)."""
+    from .assistant import validate_question
+    from .conversation import as_turns, retrieval_query
+
+    return retrieval_query(validate_question(item.question, assistant.settings.max_question_chars),
+                           as_turns(item.history))
+
+
+def retrieve_batch(assistant: Any, items: Sequence[QAItem], *, depth: int,
+                   passage_of: Mapping[str, str]) -> list[EvalRecord]:
+    """Retrieval only: the gold support's rank under dense, BM25 and hybrid retrieval. The queries are
+    embedded in one batch; hybrid fuses the two rankings exactly as `Retriever.search` does."""
+    from .retrieval import reciprocal_rank_fusion
+
+    index, retriever = assistant.index, assistant.retriever
+    records, usable, queries = [], [], []
+    for item in items:
+        try:
+            queries.append(retrieval_query_for(assistant, item))
+            usable.append(item)
+        except BadInputError as exc:  # this row's question is unusable; the run goes on
+            records.append(EvalRecord(id=item.id, question=item.question, category=item.category,
+                                      answerable=item.answerable, mode="retrieval", error=str(exc),
+                                      ranks={name: None for name in RETRIEVERS}, metrics={"depth": depth}))
+    t0 = time.perf_counter()
+    vectors = assistant.embedder.encode(queries) if queries else []
+    embed_s = (time.perf_counter() - t0) / max(len(queries), 1)
+    for item, query, qvec in zip(usable, queries, vectors):
+        t1 = time.perf_counter()
+        dense = index.search_dense(qvec, retriever.candidates)
+        t2 = time.perf_counter()
+        lexical = index.search_lexical(query, retriever.candidates)
+        t3 = time.perf_counter()
+        fused = reciprocal_rank_fusion([[i for i, _ in dense], [i for i, _ in lexical]], k=retriever.rrf_k)
+        d, lx = dict(dense), dict(lexical)
+        hybrid = [Hit(index.chunks[i], s, d.get(i), lx.get(i)) for i, s in fused]
+        runs = {"dense": [Hit(index.chunks[i], s, dense_score=s) for i, s in dense],
+                "lexical": [Hit(index.chunks[i], s, lexical_score=s) for i, s in lexical],
+                "hybrid": hybrid}
+        ranks = {name: _within(support_rank(item, hits, passage_of), depth) for name, hits in runs.items()}
+        records.append(EvalRecord(
+            id=item.id, question=item.question, category=item.category, answerable=item.answerable,
+            mode="retrieval", abstained=False, retrieved=tuple(_retrieved(hybrid[:depth], passage_of)), ranks=ranks,
+            metrics={"depth": depth},
+            timings={"embed_s": round(embed_s, 5), "dense_s": round(t2 - t1, 5), "lexical_s": round(t3 - t2, 5),
+                     "retrieve_s": round(embed_s + time.perf_counter() - t1, 5)}))
+    return records
+
+
+# ---------------------------------------------------------------- the run
+
+
+def evaluate(
+    questions: str | Path | Sequence[QAItem],
+    out_dir: str | Path | None = None,
+    *,
+    assistant: Any = None,
+    mode: str = "auto",
+    k: int | None = None,
+    limit: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
+    passages: str | Path | None = None,
+    resume: bool = False,
+    settings: Any = None,
+    embedder: Any = None,
+    show_progress: bool = False,
+) -> Report:
+    """Evaluate the assistant on a question set and return the Report.
+
+    `questions`: a JSONL or CSV file (see eval/README.md), a SQuAD-style folder holding questions.jsonl and
+    passages.jsonl, or QAItems. `passages`: a JSONL of {id, title, text} to answer from instead of the
+    corpus (indexed once into the cache, keyed by content hash). `mode`: extractive, generative, auto or
+    retrieval (retrieval only: recall@k and MRR of dense, BM25 and hybrid retrieval). With `out_dir`,
+    results.jsonl, summary.json, report.md, report.html and the chart are written there; `resume`
+    continues an interrupted run in the same folder.
+    """
+    from .config import Settings
+    from .questions import passages_assistant
+
+    if mode not in MODES:
+        raise BadInputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    for name, value in (("k", k), ("limit", limit), ("sample", sample)):
+        if value is not None and value < 1:
+            raise BadInputError(f"{name} must be at least 1, not {value}")
+    settings = settings or Settings()
+    k = k or settings.top_k
+    skipped: list[str] = []
+    source = "<items>"
+    if isinstance(questions, (str, Path)):
+        source = str(questions)
+        items, skipped, found_passages = load_items(Path(questions))
+        passages = passages or found_passages
+    else:
+        items = list(questions)
+    items = select_items(items, limit=limit, sample=sample, seed=seed)
+    for line in skipped:
+        log.warning("skipped %s", line)
+
+    if assistant is None:
+        if passages:
+            assistant = passages_assistant(Path(passages), settings=settings, embedder=embedder,
+                                           show_progress=show_progress)
+        else:
+            from .assistant import Assistant
+
+            assistant = Assistant.load(settings=settings, embedder=embedder, show_progress=show_progress)
+    if hasattr(assistant.embedder, "warm_up"):  # so the first question's timings do not include the model load
+        assistant.embedder.warm_up()
+    passage_of = {d.doc_id: (d.path or d.doc_id) for d in assistant.index.documents.values()}
+    config = {"questions": source, "passages": str(passages) if passages else None, "mode": mode, "k": k,
+              "limit": limit, "sample": sample, "seed": seed if sample else None, "n_items": len(items),
+              "embedding_model": getattr(assistant.embedder, "model_id", None),
+              "chunking": assistant.index.manifest.get("chunking")}
+
+    out = Path(out_dir) if out_dir is not None else None
+    done: dict[str, EvalRecord] = {}
+    if out is not None:
+        done = _open_run(out, config, resume)
+    depth = max(k, max(RECALL_KS))
+    todo = [it for it in items if it.id not in done]
+    if done:
+        log.info("resuming: %d of %d questions already done", len(items) - len(todo), len(items))
+    records = dict(done)
+    bar = _progress(total=len(items), initial=len(items) - len(todo), enabled=show_progress)
+    try:
+        with _appender(out) as append:
+            step = RETRIEVAL_BATCH if mode == "retrieval" else 1
+            for start in range(0, len(todo), step):
+                batch = todo[start:start + step]
+                if mode == "retrieval":
+                    done_now = retrieve_batch(assistant, batch, depth=depth, passage_of=passage_of)
+                else:
+                    done_now = [ask_one(assistant, item, mode=mode, k=k, passage_of=passage_of) for item in batch]
+                for rec in done_now:
+                    append(rec)
+                    records[rec.id] = rec
+                if bar is not None:
+                    bar.update(len(done_now))
+    finally:
+        if bar is not None:
+            bar.close()
+    ordered = [records[it.id] for it in items if it.id in records]
+    report = summarize(ordered, config=config, skipped=skipped, out_dir=out)
+    if out is not None:
+        from .report import write_report
+
+        write_report(report, out)
+    return report
+
+
+def _open_run(out: Path, config: Mapping[str, Any], resume: bool) -> dict[str, EvalRecord]:
+    """Prepare `out` for a run; with `resume`, the records already there (a torn last line is dropped)."""
+    out.mkdir(parents=True, exist_ok=True)
+    results, run_file = out / RESULTS, out / RUN
+    comparable = {k: v for k, v in config.items() if k not in ("embedding_model", "chunking")}
+    if not resume or not results.exists():
+        results.write_text("", encoding="utf-8")
+        run_file.write_text(json.dumps(comparable, indent=2) + "\n", encoding="utf-8")
+        return {}
+    try:
+        previous = json.loads(run_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    if previous != comparable:
+        raise BadInputError(f"{out} holds a run with other settings ({previous}); "
+                            "resume with the same options, or give a new --out folder")
+    done: dict[str, EvalRecord] = {}
+    good_bytes = 0
+    with results.open("rb") as f:
+        for raw in f:
+            try:
+                if not raw.endswith(b"\n"):
+                    raise ValueError("torn last line")
+                rec = EvalRecord.from_dict(json.loads(raw))
+            except (ValueError, TypeError) as exc:
+                log.warning("dropping an unreadable row of %s (%s); it will be asked again", results, exc)
+                break
+            done.setdefault(rec.id, rec)
+            good_bytes += len(raw)
+    with results.open("r+b") as f:  # drop anything after the last complete row
+        f.truncate(good_bytes)
+    return done
+
+
+class _appender:
+    """Context manager yielding append(record): one JSON line per record, flushed and synced at once."""
+
+    def __init__(self, out: Path | None):
+        self.path = out / RESULTS if out is not None else None
+        self.f = None
+
+    def __enter__(self):
+        if self.path is not None:
+            self.f = self.path.open("a", encoding="utf-8")
+        return self.append
+
+    def append(self, rec: EvalRecord) -> None:
+        if self.f is not None:
+            self.f.write(json.dumps(rec.to_dict(), ensure_ascii=False) + "\n")
+            self.f.flush()
+            os.fsync(self.f.fileno())
+
+    def __exit__(self, *exc) -> None:
+        if self.f is not None:
+            self.f.close()
+
+
+def _progress(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="q", desc="eval", dynamic_ncols=True)
