@@ -472,6 +472,8 @@ def test_a_prompt_longer_than_the_context_is_bad_input(default_model: Path) -> N
     long_passage = "The probe hums quietly. " * 400
     with pytest.raises(BadInputError, match="JMQA_LLM_CONTEXT"):
         small.chat([{"role": "user", "content": long_passage}], max_tokens=4)
+    with pytest.raises(BadInputError, match="JMQA_LLM_CONTEXT"):
+        list(small.stream_chat([{"role": "user", "content": long_passage}], max_tokens=4))
 
 
 # --------------------------------------------------------------------------- the real model behind a real server (slow)

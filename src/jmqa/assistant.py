@@ -1,25 +1,28 @@
-"""The Assistant facade: wires corpus, index, retriever and answerer together (`load`, `ask`)."""
+"""The Assistant facade: wires corpus, index, retriever and answerers together (`load`, `ask`, `ask_stream`)."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .answering import ExtractiveAnswerer, TermStatistics, Thresholds
+from .answering import ExtractiveAnswerer, GenerativeAnswerer, TermStatistics, Thresholds
 from .config import Settings
 from .conversation import as_turns, retrieval_query
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import BadInputError
+from .errors import BadInputError, ModelUnavailableError
 from .index import Index, load_or_build
 from .ingest import load_corpus
-from .retrieval import Retriever
+from .llm import LLM, load_llm
 from .types import Answer
 
 log = logging.getLogger(__name__)
+
+MODES = ("auto", "extractive", "generative")
 
 
 def validate_question(question: Any, max_chars: int) -> str:
@@ -37,13 +40,18 @@ def validate_question(question: Any, max_chars: int) -> str:
 class Assistant:
     """Answers questions about a corpus, citing the sentences it rests on."""
 
-    def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None,
-                 thresholds: Thresholds | None = None):
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None, *,
+                 llm: LLM | None = None, thresholds: Thresholds | None = None):
         self.settings = settings or Settings()
         self.index = index
         self.embedder = embedder
+        from .retrieval import Retriever
+
         self.retriever = Retriever(index, embedder, candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
         self.extractive = ExtractiveAnswerer(embedder, TermStatistics(index.chunks), thresholds)
+        self._llm = llm
+        self._llm_error: ModelUnavailableError | None = None
+        self._llm_lock = threading.Lock()
 
     @classmethod
     def load(
@@ -53,11 +61,13 @@ class Assistant:
         *,
         settings: Settings | None = None,
         embedder: Embedder | None = None,
+        llm: LLM | None = None,
         rebuild: bool = False,
         show_progress: bool = False,
     ) -> Assistant:
         """Open the index of `corpus_dir` (default `corpus/`) in `index_dir` (default `index/`),
-        building it first when it is missing or no longer matches the corpus or settings."""
+        building it first when it is missing or no longer matches the corpus or settings.
+        The LLM is loaded on the first generative answer (or by `warm_up()`)."""
         settings = settings or Settings()
         updates = {k: Path(v) for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir)) if v is not None}
         if updates:
@@ -70,25 +80,100 @@ class Assistant:
             show_progress=show_progress, rebuild=rebuild,
         )
         log.info("index %s: %d documents, %d chunks (%s)", settings.index_dir, len(index.documents), len(index.chunks), status)
-        return cls(index, embedder, settings)
+        return cls(index, embedder, settings, llm=llm)
+
+    # ------------------------------------------------------------ models
+
+    def llm(self) -> LLM:
+        """The LLM, loaded once; ModelUnavailableError (remembered) when it cannot be."""
+        with self._llm_lock:
+            if self._llm is None:
+                if self._llm_error is not None:
+                    raise self._llm_error
+                try:
+                    llm = load_llm(self.settings)
+                    warm = getattr(llm, "warm_up", None)
+                    if warm is not None:
+                        warm()
+                except ModelUnavailableError as exc:
+                    self._llm_error = exc
+                    raise
+                self._llm = llm
+            return self._llm
+
+    def warm_up(self, mode: str | None = None) -> None:
+        """Load the models a question in `mode` needs now, instead of on the first question."""
+        self.embedder.encode(["warm up"])
+        if self._mode(mode) != "extractive":
+            self._answerer(self._mode(mode))
+
+    def describe(self) -> dict[str, Any]:
+        """Which models and corpus are loaded, for a status line."""
+        llm = self._llm.name if self._llm is not None else (None if self._llm_error else self.settings.llm_model)
+        return {
+            "corpus": str(self.settings.corpus_dir),
+            "documents": len(self.index.documents),
+            "chunks": len(self.index.chunks),
+            "embedding_model": self.embedder.model_id,
+            "llm": llm,
+            "llm_error": str(self._llm_error) if self._llm_error else None,
+        }
+
+    def _mode(self, mode: str | None) -> str:
+        mode = mode or self.settings.answer_mode
+        if mode not in MODES:
+            raise BadInputError(f"unknown answer mode {mode!r}; use one of: {', '.join(MODES)}")
+        return mode
+
+    def _answerer(self, mode: str) -> ExtractiveAnswerer | GenerativeAnswerer:
+        if mode == "extractive":
+            return self.extractive
+        try:
+            return GenerativeAnswerer(self.llm(), self.extractive)
+        except ModelUnavailableError as exc:
+            if mode == "generative":
+                raise
+            if not getattr(self, "_fallback_logged", False):
+                log.warning("answer mode auto: no LLM (%s); answering extractively", exc)
+                self._fallback_logged = True
+            return self.extractive
+
+    # ------------------------------------------------------------ questions
 
     def ask(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
             mode: str | None = None) -> Answer:
         """Answer `question`; `history` is the earlier (question, answer) pairs of the conversation.
         `mode` is "extractive", "generative" or "auto" (default: settings.answer_mode)."""
-        q = validate_question(question, self.settings.max_question_chars)
-        turns = as_turns(history)
-        k = k or self.settings.top_k
-        t0 = time.perf_counter()
-        query = retrieval_query(q, turns)
-        hits = self.retriever.search(query, k=k)
-        t1 = time.perf_counter()
-        answer = self.extractive.answer(q, hits, query=query)
-        t2 = time.perf_counter()
-        return replace(answer, timings={"retrieve_s": round(t1 - t0, 4), "answer_s": round(t2 - t1, 4), "total_s": round(t2 - t0, 4)})
+        answer = None
+        for item in self.ask_stream(question, history, k=k, mode=mode):
+            if isinstance(item, Answer):
+                answer = item
+        assert answer is not None  # ask_stream always ends with an Answer
+        return answer
 
     def ask_stream(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
                    mode: str | None = None) -> Iterator[str | Answer]:
-        """Yield the draft answer's text pieces as they are produced, then the final, verified Answer
+        """Yield the draft answer's text pieces as they are generated, then the final, verified Answer
         (always last, exactly once). A UI shows the pieces, then replaces them with the Answer."""
-        yield self.ask(question, history, k=k, mode=mode)
+        t0 = time.perf_counter()
+        q = validate_question(question, self.settings.max_question_chars)
+        turns = as_turns(history)
+        k = k or self.settings.top_k
+        answerer = self._answerer(self._mode(mode))
+        query = retrieval_query(q, turns)
+        hits = self.retriever.search(query, k=k)
+        t1 = time.perf_counter()
+        if isinstance(answerer, GenerativeAnswerer):
+            final: Answer | None = None
+            for item in answerer.stream(q, hits, query=query):
+                if isinstance(item, Answer):
+                    final = item
+                else:
+                    yield item
+            assert final is not None
+        else:
+            final = answerer.answer(q, hits, query=query)
+        t2 = time.perf_counter()
+        timings = {"retrieve_s": round(t1 - t0, 4), **final.timings, "answer_s": round(t2 - t1, 4),
+                   "total_s": round(t2 - t0, 4)}
+        yield replace(final, timings=timings)

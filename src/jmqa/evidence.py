@@ -163,6 +163,3 @@ def coverage(supports: Mapping[str, float], weights: Mapping[str, float], thresh
         return 1.0
     return sum(weights.get(t, 1.0) for t, s in supports.items() if s >= threshold) / total
 
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))

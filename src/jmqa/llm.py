@@ -355,10 +355,16 @@ class LlamaCppLLM:
             chunks = self._complete(
                 model, messages, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True
             )
-            for chunk in chunks:
-                piece = chunk["choices"][0]["delta"].get("content")
-                if piece:
-                    yield piece
+            try:
+                for chunk in chunks:
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            except ValueError as e:
+                # llama-cpp-python checks the prompt length only once the stream starts.
+                if _exceeds_context(e):
+                    raise self._too_long(e) from e
+                raise
 
     def yes_probability(self, messages: list[Message]) -> float:
         """P("Yes") against P("No") as the first answer token, from the full next-token logits."""
@@ -404,12 +410,20 @@ class LlamaCppLLM:
         try:
             return model.llama.create_chat_completion(messages=messages, **kwargs)
         except ValueError as e:
-            if "exceed context window" in str(e):
-                raise BadInputError(
-                    f"the prompt is too long for the model's context of {self.n_ctx} tokens ({e}); "
-                    "use fewer or shorter passages, or raise JMQA_LLM_CONTEXT."
-                ) from e
+            if _exceeds_context(e):
+                raise self._too_long(e) from e
             raise
+
+    def _too_long(self, error: ValueError) -> BadInputError:
+        return BadInputError(
+            f"the prompt is too long for the model's context of {self.n_ctx} tokens ({error}); "
+            "use fewer or shorter passages, or raise JMQA_LLM_CONTEXT."
+        )
+
+
+def _exceeds_context(error: ValueError) -> bool:
+    # llama-cpp-python's wording: "Requested tokens (N) exceed context window of M"
+    return "exceed context window" in str(error)
 
 
 def _load_llama(path: Path, n_threads: int, n_ctx: int) -> _LoadedModel:
