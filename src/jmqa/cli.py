@@ -109,6 +109,65 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_chat(args: argparse.Namespace) -> int:
+    """A terminal chat: one question per line, answered in the context of the earlier ones."""
+    from .assistant import Assistant
+    from .types import Answer
+    from .ui import Failure, Fallback, answer_events
+
+    assistant = Assistant.load(settings=_settings(args))
+    interactive = sys.stdin.isatty()
+    live = sys.stdout.isatty()
+    history: list[tuple[str, str]] = []
+    if interactive:
+        print("Ask about the documents; each question can follow up on the last. "
+              "'/clear' forgets the conversation, 'exit' or Ctrl-D quits.")
+    while True:
+        try:
+            line = input("you> " if interactive else "")
+        except EOFError:
+            break
+        question = line.strip()
+        if question.lower() in {"exit", "quit", "/exit", "/quit"}:
+            break
+        if question.lower() in {"/clear", "clear"}:
+            history.clear()
+            print("(conversation cleared)")
+            continue
+        if not question:
+            continue
+        if not interactive:
+            print(f"you> {question}")
+        drafted = False
+        for event in answer_events(assistant, question, history, mode=args.mode, k=args.k):
+            if isinstance(event, str):
+                if live:  # the draft as it is written; the checked answer follows
+                    print(event, end="", flush=True)
+                    drafted = True
+            elif isinstance(event, Fallback):
+                print(f"(note: the language model is unavailable, so this answer quotes the documents: {event.reason})")
+            elif isinstance(event, Failure):
+                print(f"jmqa: {event.message}", file=sys.stderr)
+            elif isinstance(event, Answer):
+                if drafted:
+                    print("\n--- checked against the sources:")
+                print(format_answer(event))
+                history.append((question, event.text))
+        print(flush=True)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The web chat (the same as `python app.py`)."""
+    from .assistant import Assistant
+    from .ui import check_serve_options, serve
+
+    check_serve_options(args.host, args.port, args.auth)  # fail before the models load
+    assistant = Assistant.load(settings=_settings(args), show_progress=sys.stderr.isatty())
+    serve(assistant, host=args.host, port=args.port, auth=args.auth)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jmqa", description="Grounded question answering over a folder of documents.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what jmqa is doing")
@@ -146,6 +205,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--gate", type=Path, help="floors JSON; exit 1 when a metric falls below its floor")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("chat", help="chat in the terminal: follow-up questions use the conversation")
+    paths(p)
+    p.add_argument("--mode", choices=["auto", "extractive", "generative"], help="answer mode (default: auto)")
+    p.add_argument("-k", type=int, help="number of passages to retrieve")
+    p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
+    paths(p)
+    from .ui import add_serve_arguments  # gradio itself is imported only when serving
+
+    add_serve_arguments(p)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

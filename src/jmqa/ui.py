@@ -1,0 +1,567 @@
+"""The web chat: a Gradio shell over `stream_chat`, a plain generator that tests drain without a browser.
+
+Everything a person sees is rendered here from escaped text: document text and model output never
+run as HTML. Gradio is imported only by `build_app`, so the terminal chat can share the rest.
+"""
+
+import argparse
+import html
+import ipaddress
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .chunking import paragraphs
+from .conversation import as_turns
+from .errors import BadInputError, JmqaError, ModelUnavailableError
+from .types import Answer, Citation, Document
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from .assistant import Assistant
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+MODES = ("auto", "extractive", "generative")
+MAX_K = 50
+MODE_LABELS = (
+    ("Auto — written answer when the local model is available", "auto"),
+    ("Extractive — quote the documents' own sentences", "extractive"),
+    ("Generative — the local model writes, every sentence checked", "generative"),
+)
+EXAMPLES = (
+    "What are Jiangmen's core industries?",
+    "What is Jiangmen known as?",
+    "What kind of hub does Jiangmen want to become?",
+    "Who is the mayor of Jiangmen?",
+)
+_MARKER = re.compile(r"\[(\d+)\]")
+_INERT = str.maketrans({ch: f"&#{ord(ch)};" for ch in "&<>\"'\\`*_{}[]()#+-!|~$="})
+CONTEXT_CHARS = 420  # of a long paragraph, this much is shown on each side of the quote
+INLINE_CONTEXT_CHARS = 120  # less in the sources shown inside the answer on a phone
+
+
+# --------------------------------------------------------------------------- the answer stream
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """The requested answer mode was unavailable; the answer that follows comes from `mode`."""
+
+    reason: str
+    mode: str = "extractive"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The question could not be answered; `message` says why and what to do (never a traceback)."""
+
+    message: str
+    bad_input: bool = False
+
+
+def answer_events(assistant: "Assistant", question: str, history: Iterable[Any] | None, *, mode: str | None = None,
+                  k: int | None = None) -> Iterator[str | Fallback | Failure | Answer]:
+    """Draft text pieces, then exactly one `Answer` or `Failure` (last). A mode whose model cannot be
+    loaded is reported as a `Fallback` and the question is answered extractively instead."""
+    try:
+        yield from _ask_stream(assistant, question, history, mode=mode, k=k)
+    except ModelUnavailableError as exc:
+        if mode == "extractive":
+            yield Failure(str(exc))
+            return
+        log.warning("answer mode %s unavailable (%s); answering extractively", mode, exc)
+        yield Fallback(str(exc))
+        try:
+            yield from _ask_stream(assistant, question, history, mode="extractive", k=k)
+        except JmqaError as exc2:
+            yield Failure(str(exc2), isinstance(exc2, BadInputError))
+    except JmqaError as exc:
+        yield Failure(str(exc), isinstance(exc, BadInputError))
+
+
+def _ask_stream(assistant: "Assistant", question: str, history: Iterable[Any] | None, *, mode: str | None,
+                k: int | None) -> Iterator[str | Answer]:
+    for item in assistant.ask_stream(question, history, k=k, mode=mode):
+        yield item
+        if isinstance(item, Answer):
+            return
+
+
+# --------------------------------------------------------------------------- the chat generator
+
+
+@dataclass(frozen=True)
+class ChatUpdate:
+    """One state of the reply to a chat message: HTML for the reply bubble and the sources panel.
+
+    Drafts have `done=False`; the last update has `done=True` and the `answer` (None after a failure).
+    """
+
+    reply_html: str
+    sources_html: str
+    done: bool = False
+    answer: Answer | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def stream_chat(assistant: "Assistant", message: str, history: Iterable[Any] | None = None, *, mode: str | None = None,
+                k: int | None = None) -> Iterator[ChatUpdate]:
+    """Reply to `message` in the conversation `history` ((question, answer) pairs): first a
+    "searching" placeholder, then the growing draft, then the verified answer with its sources."""
+    history = as_turns(history)
+    documents = assistant.index.documents
+    searching = _status("Searching the documents…")
+    yield ChatUpdate(searching, sources_placeholder("Looking for the passages that answer this…"))
+    draft, notes = "", []
+    for event in answer_events(assistant, message, history, mode=mode, k=k):
+        if isinstance(event, str):
+            draft += event
+            yield ChatUpdate(draft_html(draft), sources_placeholder("Sources appear when the answer has been checked."),
+                             notes=tuple(notes))
+        elif isinstance(event, Fallback):
+            notes.append(fallback_note(event))
+            draft = ""
+            yield ChatUpdate(_notes_html(notes) + searching, sources_placeholder("Looking for the passages…"),
+                             notes=tuple(notes))
+        elif isinstance(event, Failure):
+            yield ChatUpdate(_notes_html(notes) + failure_html(event), sources_placeholder(""), done=True,
+                             notes=tuple(notes))
+            return
+        else:
+            yield ChatUpdate(_notes_html(notes) + answer_html(event, documents), sources_html(event, documents, message),
+                             done=True, answer=event, notes=tuple(notes))
+            return
+
+
+# --------------------------------------------------------------------------- rendering (pure, escaped)
+
+
+def esc(text: str) -> str:
+    """Text made inert for an HTML chat bubble that is also read as Markdown: `<>&"'` become entities,
+    and so do the characters Markdown or LaTeX would act on."""
+    return text.translate(_INERT).replace("\n", "<br>")
+
+
+def marked_text(text: str, citations: Sequence[Citation]) -> str:
+    """Answer text, escaped, with each [n] made a citation marker (its tooltip shows the quoted source)."""
+    pieces, pos = [], 0
+    for m in _MARKER.finditer(text):
+        n = int(m.group(1))
+        pieces.append(esc(text[pos : m.start()].rstrip(" ")))
+        if 1 <= n <= len(citations):
+            c = citations[n - 1]
+            tip = html.escape(f"{c.title}: {c.quote}", quote=True)
+            pieces.append(f'<sup class="jmqa-cite" title="{tip}">&#91;{n}&#93;</sup>')
+        else:
+            pieces.append(esc(m.group(0)))
+        pos = m.end()
+    pieces.append(esc(text[pos:]))
+    return "".join(pieces).strip()
+
+
+def answer_html(answer: Answer, documents: dict[str, Document] | None = None) -> str:
+    """The reply bubble for a final answer; an abstention is shown as a calm note, not as an answer."""
+    if answer.abstained:
+        first, _, rest = answer.text.partition(". ")
+        body = f"<strong>{esc(first.rstrip('.'))}.</strong> {esc(rest)}" if rest else esc(answer.text)
+        return (f'<div class="jmqa-abstain"><span class="jmqa-icon" aria-hidden="true">i</span>'
+                f"<div>{body}</div></div>")
+    meta = [f"{round(100 * answer.confidence)}% confident", answer.mode]
+    if total := answer.timings.get("total_s"):
+        meta.append(f"{total:.1f} s")
+    inline = (f'<div class="jmqa-inline-sources"><div class="jmqa-inline-label">Sources</div>'
+              f'{source_cards(answer, documents or {}, INLINE_CONTEXT_CHARS)}</div>') if answer.citations else ""
+    return (f'<div class="jmqa-answer">{marked_text(answer.text, answer.citations)}</div>'
+            f'<div class="jmqa-meta">{esc(" · ".join(meta))}</div>{inline}')
+
+
+def draft_html(draft: str) -> str:
+    return (f'<div class="jmqa-draft">{esc(draft)}<span class="jmqa-caret" aria-hidden="true"></span></div>'
+            + _status("Drafting — each sentence is checked against the sources when it's done."))
+
+
+def failure_html(failure: Failure) -> str:
+    title = "That question can't be asked as it is" if failure.bad_input else "Something stopped the answer"
+    return (f'<div class="jmqa-error"><strong>{esc(title)}.</strong> {esc(failure.message)}</div>')
+
+
+def fallback_note(fallback: Fallback) -> str:
+    return (f"The local language model isn't available ({fallback.reason}). "
+            f"This answer quotes the documents directly ({fallback.mode} mode).")
+
+
+def _notes_html(notes: Sequence[str]) -> str:
+    return "".join(f'<div class="jmqa-note">{esc(n)}</div>' for n in notes)
+
+
+def _status(text: str) -> str:
+    return f'<div class="jmqa-status"><span class="jmqa-spinner" aria-hidden="true"></span>{esc(text)}</div>'
+
+
+def sources_placeholder(text: str, asked: str = "") -> str:
+    body = f'<p class="jmqa-empty">{esc(text)}</p>' if text else ""
+    return f'<div class="jmqa-sources"><h3>Sources</h3>{asked}{body}</div>'
+
+
+def sources_html(answer: Answer | None, documents: dict[str, Document], question: str = "") -> str:
+    """The sources panel: for each paragraph cited, its document title and the paragraph with each
+    quoted sentence highlighted and numbered as in the answer."""
+    if answer is None:
+        return sources_placeholder("Each answer's sources appear here: the quoted sentence, highlighted in its paragraph.")
+    asked = f'<p class="jmqa-for">for “{esc(_shorten(question, 90))}”</p>' if question else ""
+    if answer.abstained or not answer.citations:
+        return sources_placeholder("No sources: the documents hold no sentence that answers this question.", asked)
+    return f'<div class="jmqa-sources"><h3>Sources</h3>{asked}{source_cards(answer, documents)}</div>'
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def source_cards(answer: Answer, documents: dict[str, Document], context: int = CONTEXT_CHARS) -> str:
+    """One card per cited paragraph: document title, and the paragraph with its quotes highlighted."""
+    cards = []
+    for (doc_id, span), numbered in _group_by_paragraph(answer.citations, documents):
+        doc = documents.get(doc_id)
+        numbers = "".join(f'<span class="jmqa-num">{n}</span>' for n, _ in numbered)
+        title = esc(numbered[0][1].title or (doc.title if doc else doc_id))
+        if doc is None:  # the index changed under the answer: show the quotes alone
+            body = " ".join(f'<mark class="jmqa-quote">{esc(c.quote)}</mark>' for _, c in numbered)
+        else:
+            body = highlighted_paragraph(doc.text, span, [(n, c.start, c.end) for n, c in numbered], context)
+        cards.append(f'<div class="jmqa-source"><div class="jmqa-source-head">{numbers}'
+                     f'<span class="jmqa-title">{title}</span></div><p class="jmqa-para">{body}</p></div>')
+    return "".join(cards)
+
+
+def _group_by_paragraph(citations: Sequence[Citation], documents: dict[str, Document]
+                        ) -> list[tuple[tuple[str, tuple[int, int]], list[tuple[int, Citation]]]]:
+    groups: dict[tuple[str, tuple[int, int]], list[tuple[int, Citation]]] = {}
+    for n, c in enumerate(citations, start=1):
+        doc = documents.get(c.doc_id)
+        span = paragraph_around(doc.text, c.start, c.end) if doc else (c.start, c.end)
+        groups.setdefault((c.doc_id, span), []).append((n, c))
+    return list(groups.items())
+
+
+def paragraph_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The (start, end) of the paragraph of `text` holding [start, end); the span itself if none does."""
+    for p in paragraphs(text):
+        if p.start <= start and end <= p.end:
+            return p.start, p.end
+    return start, end
+
+
+def highlighted_paragraph(text: str, span: tuple[int, int], quotes: Sequence[tuple[int, int, int]],
+                          context: int = CONTEXT_CHARS) -> str:
+    """text[span], escaped, with each (number, start, end) quote wrapped in <mark>; a long paragraph is
+    cut to the quotes and `context` characters on each side, at word boundaries, with an ellipsis."""
+    p_start, p_end = span
+    quotes = sorted(quotes, key=lambda q: q[1])
+    lo = max(p_start, quotes[0][1] - context)
+    hi = min(p_end, quotes[-1][2] + context)
+    if lo > p_start:
+        lo = _word_start(text, lo)
+    if hi < p_end:
+        hi = _word_end(text, hi)
+    out, pos = ["…" if lo > p_start else ""], lo
+    for n, s, e in quotes:
+        s, e = max(s, pos), min(e, hi)
+        if s >= e:
+            continue
+        out.append(esc(text[pos:s]))
+        out.append(f'<span class="jmqa-num">{n}</span><mark class="jmqa-quote">{esc(text[s:e])}</mark>')
+        pos = e
+    out.append(esc(text[pos:hi]))
+    out.append("…" if hi < p_end else "")
+    return "".join(out)
+
+
+def _word_start(text: str, i: int) -> int:
+    j = text.find(" ", i)
+    return j + 1 if j != -1 else i
+
+
+def _word_end(text: str, i: int) -> int:
+    j = text.rfind(" ", 0, i)
+    return j if j != -1 else i
+
+
+def status_line(assistant: "Assistant") -> str:
+    """One line naming the corpus, the retrieval model and the language model behind the answers."""
+    s = assistant.settings
+    index = assistant.index
+    n_docs, n_chunks = len(index.documents), len(index.chunks)
+    embedder = getattr(assistant.embedder, "model_id", type(assistant.embedder).__name__)
+    llm = f"{s.llm_api_model or s.llm_model} at {s.llm_base_url}" if s.llm_base_url else s.llm_model
+    return (f"<span>Corpus <b>{esc(s.corpus_dir.name)}/</b> ({n_docs} document{'s' * (n_docs != 1)}, "
+            f"{n_chunks} passages)</span> <span>· Retrieval <b>{esc(str(embedder))}</b> + BM25</span> "
+            f"<span>· Model <b>{esc(llm)}</b></span>")
+
+
+# --------------------------------------------------------------------------- the JSON API
+
+
+def ask_json(assistant: "Assistant", question: str, history: Any = None, mode: str | None = None,
+             k: int | None = None) -> dict[str, Any]:
+    """The answer as a JSON-ready dict (the API endpoint): text, citations, abstained, confidence, ….
+    `history` is a list of [question, answer] pairs or {"question", "answer"} dicts."""
+    if mode is not None and mode not in MODES:
+        raise BadInputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if k is not None and not (1 <= k <= MAX_K):
+        raise BadInputError(f"k (passages to read) must be between 1 and {MAX_K}, not {k}")
+    fallback = None
+    final: Answer | None = None
+    for event in answer_events(assistant, question, history or [], mode=mode, k=k):
+        if isinstance(event, Fallback):
+            fallback = fallback_note(event)
+        elif isinstance(event, Failure):
+            raise BadInputError(event.message) if event.bad_input else JmqaError(event.message)
+        elif isinstance(event, Answer):
+            final = event
+    assert final is not None  # answer_events always ends with an Answer or a Failure
+    data = final.to_dict()
+    data.pop("hits", None)  # retrieval internals; the citations are the answer's evidence
+    if fallback:
+        data["note"] = fallback
+    return data
+
+
+# --------------------------------------------------------------------------- the Gradio app
+
+CSS = """
+.gradio-container { max-width: 1180px !important; margin: 0 auto !important; }
+#jmqa-header h1 { font-size: 1.55rem; margin: 0 0 .15rem 0; }
+#jmqa-header p { margin: 0; color: var(--body-text-color-subdued); }
+#jmqa-header { padding: .3rem 0 .2rem 0; }
+#jmqa-status { margin-top: .45rem; font-size: .8rem; color: var(--body-text-color-subdued); line-height: 1.45; }
+#jmqa-status span { white-space: nowrap; }
+#jmqa-status b { font-weight: 600; color: var(--body-text-color); }
+.jmqa-answer { line-height: 1.55; }
+sup.jmqa-cite { font-size: .72em; font-weight: 700; color: var(--color-accent); cursor: help;
+  margin-left: .15em; vertical-align: super; }
+.jmqa-meta { margin-top: .4rem; font-size: .75rem; color: var(--body-text-color-subdued); }
+.jmqa-abstain { display: flex; gap: .55rem; align-items: flex-start; padding: .55rem .75rem;
+  border-left: 3px solid #7c93b8; background: rgba(124,147,184,.12); border-radius: 6px; line-height: 1.5; }
+.jmqa-abstain .jmqa-icon { flex: none; width: 1.15rem; height: 1.15rem; margin-top: .15rem; border-radius: 50%;
+  background: #5a7299; color: white; font: italic 700 .75rem/1.15rem Georgia, serif; text-align: center; }
+.jmqa-error { padding: .55rem .75rem; border-left: 3px solid #c2410c; background: rgba(194,65,12,.08);
+  border-radius: 6px; }
+.jmqa-note { font-size: .8rem; padding: .35rem .6rem; margin-bottom: .45rem; border-radius: 6px;
+  background: rgba(202,138,4,.12); border-left: 3px solid #ca8a04; }
+.jmqa-draft { opacity: .8; line-height: 1.55; }
+.jmqa-caret { display: inline-block; width: .45em; height: 1em; margin-left: .1em; vertical-align: text-bottom;
+  background: currentColor; animation: jmqa-blink 1s steps(1) infinite; }
+@keyframes jmqa-blink { 50% { opacity: 0; } }
+.jmqa-status { font-size: .85rem; color: var(--body-text-color-subdued); display: flex; align-items: center; gap: .45rem; }
+.jmqa-spinner { width: .8rem; height: .8rem; border: 2px solid currentColor; border-right-color: transparent;
+  border-radius: 50%; display: inline-block; animation: jmqa-spin .8s linear infinite; flex: none; }
+@keyframes jmqa-spin { to { transform: rotate(360deg); } }
+.jmqa-sources h3 { font-size: 1rem; margin: 0 0 .5rem 0; }
+.jmqa-for { margin: -.3rem 0 .55rem 0; font-size: .8rem; color: var(--body-text-color-subdued); font-style: italic; }
+.jmqa-inline-label { font-size: .75rem; font-weight: 700; text-transform: uppercase; letter-spacing: .04em;
+  color: var(--body-text-color-subdued); margin-bottom: .3rem; }
+.jmqa-empty { color: var(--body-text-color-subdued); font-size: .9rem; margin: 0; }
+.jmqa-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .6rem .75rem;
+  margin-bottom: .6rem; background: var(--background-fill-secondary); }
+.jmqa-source-head { display: flex; align-items: center; gap: .35rem; margin-bottom: .35rem; font-weight: 600; }
+.jmqa-title { font-size: .9rem; }
+.jmqa-para { margin: 0; font-size: .88rem; line-height: 1.55; color: var(--body-text-color-subdued); }
+mark.jmqa-quote { background: #fde68a; color: #1f2937; padding: .05em .15em; border-radius: 3px;
+  box-decoration-break: clone; -webkit-box-decoration-break: clone; }
+.jmqa-num { display: inline-flex; align-items: center; justify-content: center; min-width: 1.15rem; height: 1.15rem;
+  padding: 0 .2rem; border-radius: 999px; background: var(--color-accent); color: white; font-size: .7rem;
+  font-weight: 700; margin-right: .3rem; line-height: 1; vertical-align: .1em; }
+#jmqa-examples button { font-size: .85rem !important; }
+#jmqa-chat button[aria-label="Clear"] { display: none; }  /* "Clear chat" below also resets the session */
+#jmqa-chat .message.bot:has(.jmqa-abstain), #jmqa-chat .message.bot:has(.jmqa-error) {
+  border: none !important; background: transparent !important; padding: 0 !important; }
+.jmqa-inline-sources { display: none; }
+@media (max-width: 640px) {
+  .gradio-container { padding: 0 .35rem !important; }
+  #jmqa-header h1 { font-size: 1.25rem; }
+  #jmqa-status { font-size: .72rem; }
+  #jmqa-chat .bubble.bot-row, #jmqa-chat .bubble.user-row { max-width: calc(100% - 1.5rem) !important; }
+  #jmqa-sources { display: none !important; }  /* on a phone each answer carries its sources inline */
+  .jmqa-inline-sources { display: block; margin-top: .6rem; }
+  .jmqa-inline-sources .jmqa-source { margin-bottom: .45rem; padding: .5rem .6rem; }
+}
+"""
+
+_PLACEHOLDER = (
+    "**Ask about Jiangmen's development focus.**<br>"
+    "Every answer quotes the sentences it rests on; when the documents don't say, you'll be told so."
+)
+
+
+def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, concurrency: int = 2) -> "gr.Blocks":
+    """The chat UI over `stream_chat`, plus a named API endpoint `/ask` returning answer JSON.
+
+    Each browser session keeps its own conversation in `gr.State`; nothing is shared between sessions.
+    """
+    import gradio as gr
+
+    default_mode = assistant.settings.answer_mode
+    default_k = assistant.settings.top_k
+
+    def respond(message: str, session: dict[str, Any], mode: str, k: float):
+        message = (message or "").strip()
+        session = _copy_session(session)
+        chat = session["chat"]
+        if not message:
+            yield "", chat, gr.skip(), session
+            return
+        chat.append({"role": "user", "content": esc(message)})
+        chat.append({"role": "assistant", "content": ""})
+        for update in stream_chat(assistant, message, session["turns"], mode=mode, k=int(k)):
+            chat[-1] = {"role": "assistant", "content": update.reply_html}
+            if update.done:
+                session["sources"].append(update.sources_html)
+                if update.answer is not None:
+                    session["turns"].append((message, update.answer.text))
+            yield "", chat, update.sources_html, session
+
+    def ask_example(sample: list[str], session: dict[str, Any], mode: str, k: float):
+        yield from respond(sample[0], session, mode, k)
+
+    def show_sources(session: dict[str, Any], evt: gr.SelectData):
+        """Clicking an earlier answer shows its sources again."""
+        index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        replies = [i for i, m in enumerate(session["chat"]) if m["role"] == "assistant"]
+        if index in replies and replies.index(index) < len(session["sources"]):
+            return session["sources"][replies.index(index)]
+        return gr.skip()
+
+    def clear():
+        return "", [], sources_html(None, {}), _new_session()
+
+    def ask(question: str, history: list | None = None, mode: str = default_mode, k: int = default_k) -> dict:
+        """Answer one question about the documents. history: earlier [question, answer] pairs.
+        mode: auto | extractive | generative. k: passages to retrieve. Returns the answer as JSON:
+        text (with [n] markers), citations (doc_id, title, start, end, quote, score), abstained, confidence."""
+        try:
+            return ask_json(assistant, question, history, mode=mode, k=int(k) if k else None)
+        except JmqaError as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+
+    with gr.Blocks(title="jmqa — ask the Jiangmen documents") as demo:
+        session = gr.State(_new_session())
+        gr.HTML("<h1>jmqa — ask the Jiangmen documents</h1>"
+                "<p>Grounded answers, offline: every answer cites the sentences it quotes.</p>"
+                f'<div id="jmqa-status">{status_line(assistant)}</div>', elem_id="jmqa-header")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=340):
+                chatbot = gr.Chatbot(
+                    elem_id="jmqa-chat", label="Conversation", show_label=False, height="58vh", min_height=340,
+                    placeholder=_PLACEHOLDER, latex_delimiters=[], feedback_options=None, buttons=[],
+                    sanitize_html=True, autoscroll=True,
+                )
+                with gr.Row(equal_height=True):
+                    message = gr.Textbox(
+                        elem_id="jmqa-input", label="Question", show_label=False, placeholder="Ask a question about the documents…",
+                        scale=5, min_width=160, max_lines=4, autofocus=True, container=False,
+                        max_length=assistant.settings.max_question_chars,
+                    )
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=72, elem_id="jmqa-send")
+                example_set = gr.Dataset(components=[message], samples=[[q] for q in examples], label="Try one",
+                                         elem_id="jmqa-examples", samples_per_page=len(examples), layout="gallery")
+                with gr.Row():
+                    clear_button = gr.Button("Clear chat", variant="secondary", size="sm", scale=0, min_width=110,
+                                             elem_id="jmqa-clear")
+            with gr.Column(scale=2, min_width=300):
+                sources = gr.HTML(sources_html(None, {}), elem_id="jmqa-sources", label="Sources")
+                with gr.Accordion("Settings", open=False, elem_id="jmqa-settings"):
+                    mode = gr.Radio([(label, value) for label, value in MODE_LABELS], value=default_mode,
+                                    label="Answer mode")
+                    k = gr.Slider(1, 10, value=default_k, step=1, label="Passages to read (k)")
+
+        chat_inputs = [message, session, mode, k]
+        chat_outputs = [message, chatbot, sources, session]
+        options = {"concurrency_limit": concurrency, "concurrency_id": "answer", "show_progress": "hidden"}
+        send.click(respond, chat_inputs, chat_outputs, api_name="chat", **options)
+        message.submit(respond, chat_inputs, chat_outputs, api_visibility="private", **options)
+        example_set.click(ask_example, [example_set, session, mode, k], chat_outputs, api_visibility="private",
+                          **options)
+        chatbot.select(show_sources, [session], [sources], api_visibility="private", queue=False)
+        clear_button.click(clear, None, [message, chatbot, sources, session], api_visibility="private", queue=False)
+        chatbot.clear(clear, None, [message, chatbot, sources, session], api_visibility="private", queue=False)
+        gr.api(ask, api_name="ask", concurrency_limit=concurrency, concurrency_id="answer")
+    return demo
+
+
+def theme() -> "gr.themes.Base":
+    """A calm theme with the system's own fonts: nothing is fetched from a font service (the app runs offline)."""
+    import gradio as gr
+
+    sans = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
+    mono = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
+    return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=sans, font_mono=mono)
+
+
+def _new_session() -> dict[str, Any]:
+    return {"chat": [], "turns": [], "sources": []}
+
+
+def _copy_session(session: dict[str, Any] | None) -> dict[str, Any]:
+    session = session or _new_session()
+    return {"chat": list(session.get("chat", [])), "turns": list(session.get("turns", [])),
+            "sources": list(session.get("sources", []))}
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default {DEFAULT_HOST}: this machine only; 0.0.0.0 to share)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    parser.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (basic auth) — use it when sharing")
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise BadInputError("--auth takes USER:PASSWORD, e.g. --auth alice:s3cret")
+    return user, password
+
+
+def check_serve_options(host: str, port: int, auth: str | None) -> tuple[str, str] | None:
+    """The login credentials; BadInputError for a port or --auth that cannot work."""
+    if not (1 <= port <= 65535):
+        raise BadInputError(f"--port must be between 1 and 65535, not {port}")
+    if not host.strip():
+        raise BadInputError("--host is empty; use 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
+    return parse_auth(auth)
+
+
+def serve(assistant: "Assistant", *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, auth: str | None = None,
+          block: bool = True) -> "gr.Blocks":
+    """Launch the web chat; blocks until interrupted unless `block=False` (then the app is returned running)."""
+    credentials = check_serve_options(host, port, auth)
+    if credentials is None and not _is_loopback(host):
+        log.warning("serving on %s without --auth: anyone who can reach this address can use the chat", host)
+    demo = build_app(assistant)
+    demo.queue(max_size=64)
+    import gradio as gr
+
+    demo.launch(server_name=host, server_port=port, auth=credentials, prevent_thread_lock=not block, quiet=False,
+                show_error=False, css=CSS, theme=theme(), footer_links=["api"],
+                auth_message="jmqa: log in with the user and password you were given.")
+    return demo
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
