@@ -6,25 +6,19 @@ import pytest
 
 from jmqa import Assistant, Settings
 from jmqa.errors import BadInputError
-from jmqa.evaluate import (
-    EvalRecord,
+from jmqa.evaluate import EvalRecord, check_floors, evaluate, read_floors, retrieve_batch, score_answer, summarize
+from jmqa.metrics import (
     abstention_precision_recall,
-    check_floors,
     contains_gold,
     coverage_curve,
-    evaluate,
     exact_match,
     first_relevant_rank,
     mean_reciprocal_rank,
     normalize_answer,
     percentile,
     quote_matches_support,
-    read_floors,
     recall_at_k,
-    retrieve_batch,
-    score_answer,
     strip_markers,
-    summarize,
     token_f1,
 )
 from jmqa.questions import QAItem, load_items, load_passages, passages_assistant, select_items

@@ -9,10 +9,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import math
 import os
-import re
-import string
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError
+from .metrics import (
+    abstention_precision_recall,
+    contains_gold,
+    coverage_curve,
+    exact_match,
+    first_relevant_rank,
+    mean,
+    mean_reciprocal_rank,
+    percentile,
+    quote_matches_support,
+    recall_at_k,
+    squash,
+    strip_markers,
+    token_f1,
+)
 from .questions import QAItem, load_items, select_items
 from .types import Answer, Hit
 
@@ -32,121 +44,6 @@ RESULTS = "results.jsonl"
 RUN = "run.json"
 SUMMARY = "summary.json"
 RETRIEVAL_BATCH = 64  # questions embedded at once in retrieval-only mode
-
-# ---------------------------------------------------------------- pure metrics
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_MARKERS = re.compile(r"\s*\[\d+\]")
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation (lower case, no punctuation, no articles, single spaces), after folding
-    curly quotes to straight ones so ’ and ' compare equal."""
-    text = text.translate(_APOSTROPHES).lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = _ARTICLES.sub(" ", text)
-    return " ".join(text.split())
-
-
-def strip_markers(text: str) -> str:
-    """An answer's text without its `[n]` citation markers."""
-    return _MARKERS.sub("", text).strip()
-
-
-def exact_match(prediction: str, golds: Sequence[str]) -> float:
-    """1.0 when the normalised prediction equals a normalised gold answer. No gold answers means the
-    question is unanswerable: only the empty prediction (an abstention) matches, as in SQuAD 2.0."""
-    golds = list(golds) or [""]
-    p = normalize_answer(prediction)
-    return float(any(p == normalize_answer(g) for g in golds))
-
-
-def token_f1(prediction: str, golds: Sequence[str]) -> float:
-    """The best token-overlap F1 of the prediction against any gold answer (SQuAD 2.0 rules)."""
-    golds = list(golds) or [""]
-    pred = normalize_answer(prediction).split()
-    best = 0.0
-    for g in golds:
-        gold = normalize_answer(g).split()
-        if not pred or not gold:
-            best = max(best, float(pred == gold))
-            continue
-        common = sum((collections.Counter(pred) & collections.Counter(gold)).values())
-        if common:
-            precision, recall = common / len(pred), common / len(gold)
-            best = max(best, 2 * precision * recall / (precision + recall))
-    return best
-
-
-def contains_gold(answer_text: str, golds: Sequence[str]) -> bool:
-    """A gold answer occurs, as whole words, in the answer text (both normalised)."""
-    text = f" {normalize_answer(answer_text)} "
-    return any((g := normalize_answer(gold)) and f" {g} " in text for gold in golds)
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.translate(_APOSTROPHES).split())
-
-
-def quote_matches_support(quote: str, support: Sequence[str]) -> bool:
-    """A cited quote holds a gold support sentence, or a support sentence holds the quote."""
-    q = _squash(quote)
-    return bool(q) and any((s := _squash(sup)) and (s in q or q in s) for sup in support)
-
-
-def first_relevant_rank(relevant: Sequence[bool]) -> int | None:
-    """1-based rank of the first relevant result, None when none is."""
-    return next((i for i, r in enumerate(relevant, start=1) if r), None)
-
-
-def recall_at_k(ranks: Sequence[int | None], k: int) -> float | None:
-    """Share of questions whose first relevant result is in the top k (None for no questions)."""
-    return sum(1 for r in ranks if r is not None and r <= k) / len(ranks) if ranks else None
-
-
-def mean_reciprocal_rank(ranks: Sequence[int | None]) -> float | None:
-    return sum(1.0 / r for r in ranks if r) / len(ranks) if ranks else None
-
-
-def abstention_precision_recall(abstained: Sequence[bool], answerable: Sequence[bool]) -> tuple[float | None, float | None]:
-    """Precision: share of abstentions made on unanswerable questions. Recall: share of unanswerable
-    questions abstained on. None where the denominator is empty."""
-    hits = sum(1 for a, ok in zip(abstained, answerable) if a and not ok)
-    n_abstained = sum(abstained)
-    n_unanswerable = sum(1 for ok in answerable if not ok)
-    return (hits / n_abstained if n_abstained else None, hits / n_unanswerable if n_unanswerable else None)
-
-
-def coverage_curve(confidence: Sequence[float], answered: Sequence[bool], correct: Sequence[bool]) -> list[dict[str, float]]:
-    """Accuracy against coverage as the abstention threshold rises: at threshold t the assistant answers
-    only where it answered and its confidence is >= t. Coverage = share of all questions answered;
-    accuracy = share of those answers that are correct (an answer to an unanswerable question is wrong).
-    One point per distinct confidence, from the lowest threshold (full coverage) up."""
-    rows = [(c, ok) for c, a, ok in zip(confidence, answered, correct) if a]
-    n = len(confidence)
-    if not n:
-        return []
-    points = []
-    for t in sorted({c for c, _ in rows}):
-        kept = [ok for c, ok in rows if c >= t]
-        points.append({"threshold": t, "coverage": len(kept) / n, "accuracy": sum(kept) / len(kept)})
-    return points
-
-
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """The p-th percentile (0-100), linear between closest ranks; None for no values."""
-    if not values:
-        return None
-    xs = sorted(values)
-    pos = (len(xs) - 1) * p / 100
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
-def _mean(xs: Sequence[float]) -> float | None:
-    return sum(xs) / len(xs) if xs else None
-
 
 # ---------------------------------------------------------------- records and report
 
@@ -245,7 +142,7 @@ def summarize(records: Sequence[EvalRecord], *, config: Mapping[str, Any] | None
     for cat in sorted({r.category for r in answered_modes if r.category}):
         rows = [r for r in answered_modes if r.category == cat]
         by_category[cat] = {"n": len(rows), "correct": sum(r.metrics.get("correct", False) for r in rows),
-                            "accuracy": _mean([float(r.metrics.get("correct", False)) for r in rows])}
+                            "accuracy": mean([float(r.metrics.get("correct", False)) for r in rows])}
     curve = coverage_curve([r.confidence for r in answered_modes], [not r.abstained for r in answered_modes],
                            [bool(r.metrics.get("correct")) for r in answered_modes])
     return Report(config=dict(config or {}), metrics=metrics, counts=counts, latency=latency_summary(records),
@@ -259,19 +156,19 @@ def _answer_metrics(rows: Sequence[EvalRecord]) -> dict[str, float | None]:
     cited = [r.metrics["cites_support"] for r in answerable if r.metrics.get("cites_support") is not None]
     precision, recall = abstention_precision_recall([r.abstained for r in rows], [r.answerable for r in rows])
     return {
-        "answer_accuracy": _mean([float(r.metrics["correct"]) for r in answerable]),
-        "citation_accuracy": _mean([float(c) for c in cited]),
+        "answer_accuracy": mean([float(r.metrics["correct"]) for r in answerable]),
+        "citation_accuracy": mean([float(c) for c in cited]),
         "abstention_accuracy": recall,
         "abstention_precision": precision,
         "abstention_recall": recall,
-        "overall_accuracy": _mean([float(r.metrics["correct"]) for r in rows]),
-        "coverage": _mean([float(not r.abstained) for r in rows]),
-        "em": _mean([r.metrics["em"] for r in rows]),
-        "f1": _mean([r.metrics["f1"] for r in rows]),
-        "em_answerable": _mean([r.metrics["em"] for r in answerable]),
-        "f1_answerable": _mean([r.metrics["f1"] for r in answerable]),
-        "em_unanswerable": _mean([r.metrics["em"] for r in unanswerable]),
-        "f1_unanswerable": _mean([r.metrics["f1"] for r in unanswerable]),
+        "overall_accuracy": mean([float(r.metrics["correct"]) for r in rows]),
+        "coverage": mean([float(not r.abstained) for r in rows]),
+        "em": mean([r.metrics["em"] for r in rows]),
+        "f1": mean([r.metrics["f1"] for r in rows]),
+        "em_answerable": mean([r.metrics["em"] for r in answerable]),
+        "f1_answerable": mean([r.metrics["f1"] for r in answerable]),
+        "em_unanswerable": mean([r.metrics["em"] for r in unanswerable]),
+        "f1_unanswerable": mean([r.metrics["f1"] for r in unanswerable]),
     }
 
 
@@ -282,7 +179,7 @@ def latency_summary(records: Iterable[EvalRecord]) -> dict[str, dict[str, float 
         for key, v in r.timings.items():
             if isinstance(v, (int, float)):
                 values[key].append(float(v))
-    return {key: {"p50": percentile(vs, 50), "p95": percentile(vs, 95), "mean": _mean(vs), "n": len(vs)}
+    return {key: {"p50": percentile(vs, 50), "p95": percentile(vs, 95), "mean": mean(vs), "n": len(vs)}
             for key, vs in sorted(values.items())}
 
 
@@ -340,7 +237,7 @@ def support_rank(item: QAItem, hits: Sequence[Hit], passage_of: Mapping[str, str
     if item.support_ids:
         passages = list(dict.fromkeys(passage_of.get(h.chunk.doc_id, h.chunk.doc_id) for h in hits))
         return first_relevant_rank([p in item.support_ids for p in passages])
-    return first_relevant_rank([any(_squash(s) in _squash(h.chunk.text) for s in item.support if s.strip())
+    return first_relevant_rank([any(squash(s) in squash(h.chunk.text) for s in item.support if s.strip())
                                 for h in hits])
 
 

@@ -13,6 +13,9 @@ from .evaluate import SUMMARY, EvalRecord, Report
 log = logging.getLogger(__name__)
 
 CHART = "accuracy_coverage.png"
+STYLE = ("<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
+         "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem}"
+         "td.n{text-align:right}li{margin:.4rem 0}.q{color:#555}</style></head><body>")
 WORST = 15
 
 DEFINITIONS = """\
@@ -149,9 +152,7 @@ def to_html(report: Report, chart: str | None) -> str:
     c = report.config
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>jmqa evaluation</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
-        "table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem}"
-        "td.n{text-align:right}li{margin:.4rem 0}.q{color:#555}</style></head><body>",
+        STYLE,
         f"<h1>jmqa evaluation: {e(Path(str(c.get('questions'))).name)}</h1>",
         f"<p>{report.counts['questions']} questions ({report.counts['answerable']} answerable, "
         f"{report.counts['unanswerable']} unanswerable), mode <b>{e(str(c.get('mode')))}</b>, k = {e(str(c.get('k')))}"
