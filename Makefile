@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test index clean
+.PHONY: setup run test index clean chromium
 
 setup: $(STAMP)
 
@@ -16,14 +16,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# the web chat on http://127.0.0.1:7860 (python app.py --help: --host, --port, --auth)
 run: setup
-	$(BIN)/jmqa ask "What are Jiangmen's core industries?"
+	$(BIN)/python app.py
 
 index: setup
 	$(BIN)/jmqa index
 
-test: setup
+test: setup chromium
 	$(BIN)/python -m pytest -q
+
+# The browser tests drive Debian's Chromium through playwright (never `playwright install`).
+chromium:
+	@test -x /usr/bin/chromium || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y chromium chromium-driver; }
 
 clean:
 	rm -rf $(VENV) index/snapshot-* index/CURRENT

@@ -164,6 +164,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     check_serve_options(args.host, args.port, args.auth)  # fail before the models load
     assistant = Assistant.load(settings=_settings(args), show_progress=sys.stderr.isatty())
+    warm_up = getattr(assistant, "warm_up", None)
+    if warm_up is not None:  # load the models now, so the first visitor does not wait for them
+        warm_up()
     serve(assistant, host=args.host, port=args.port, auth=args.auth)
     return 0
 

@@ -175,8 +175,9 @@ def answer_html(answer: Answer, documents: dict[str, Document] | None = None) ->
     meta = [f"{round(100 * answer.confidence)}% confident", answer.mode]
     if total := answer.timings.get("total_s"):
         meta.append(f"{total:.1f} s")
-    inline = (f'<div class="jmqa-inline-sources"><div class="jmqa-inline-label">Sources</div>'
-              f'{source_cards(answer, documents or {}, INLINE_CONTEXT_CHARS)}</div>') if answer.citations else ""
+    n = len(answer.citations)
+    inline = (f'<details class="jmqa-inline-sources"><summary>Sources · {n} quoted sentence{"s" * (n != 1)}</summary>'
+              f'{source_cards(answer, documents or {}, INLINE_CONTEXT_CHARS)}</details>') if n else ""
     return (f'<div class="jmqa-answer">{marked_text(answer.text, answer.citations)}</div>'
             f'<div class="jmqa-meta">{esc(" · ".join(meta))}</div>{inline}')
 
@@ -296,13 +297,27 @@ def _word_end(text: str, i: int) -> int:
 def status_line(assistant: "Assistant") -> str:
     """One line naming the corpus, the retrieval model and the language model behind the answers."""
     s = assistant.settings
-    index = assistant.index
-    n_docs, n_chunks = len(index.documents), len(index.chunks)
-    embedder = getattr(assistant.embedder, "model_id", type(assistant.embedder).__name__)
-    llm = f"{s.llm_api_model or s.llm_model} at {s.llm_base_url}" if s.llm_base_url else s.llm_model
+    describe = getattr(assistant, "describe", None)
+    info = describe() if describe else {}
+    n_docs = info.get("documents", len(assistant.index.documents))
+    n_chunks = info.get("chunks", len(assistant.index.chunks))
+    embedder = info.get("embedding_model") or getattr(assistant.embedder, "model_id", "?")
+    if info.get("llm_error"):
+        llm = "<b>none</b> (answers quote the documents)"
+    else:
+        name = info.get("llm") or (f"{s.llm_api_model or s.llm_model} at {s.llm_base_url}" if s.llm_base_url
+                                   else s.llm_model)
+        llm = f"<b>{esc(str(name))}</b>"
+    sep = '<i class="jmqa-sep"> · </i>'
     return (f"<span>Corpus <b>{esc(s.corpus_dir.name)}/</b> ({n_docs} document{'s' * (n_docs != 1)}, "
-            f"{n_chunks} passages)</span> <span>· Retrieval <b>{esc(str(embedder))}</b> + BM25</span> "
-            f"<span>· Model <b>{esc(llm)}</b></span>")
+            f"{n_chunks} passages)</span>{sep}<span>Retrieval <b>{esc(str(embedder))}</b> + BM25</span>{sep}"
+            f"<span>Model {llm}</span>")
+
+
+def header_html(assistant: "Assistant") -> str:
+    return ("<h1>jmqa — ask the Jiangmen documents</h1>"
+            "<p>Grounded answers, offline: every answer cites the sentences it quotes.</p>"
+            f'<div id="jmqa-status">{status_line(assistant)}</div>')
 
 
 # --------------------------------------------------------------------------- the JSON API
@@ -342,6 +357,7 @@ CSS = """
 #jmqa-header { padding: .3rem 0 .2rem 0; }
 #jmqa-status { margin-top: .45rem; font-size: .8rem; color: var(--body-text-color-subdued); line-height: 1.45; }
 #jmqa-status span { white-space: nowrap; }
+#jmqa-status .jmqa-sep { font-style: normal; }
 #jmqa-status b { font-weight: 600; color: var(--body-text-color); }
 .jmqa-answer { line-height: 1.55; }
 sup.jmqa-cite { font-size: .72em; font-weight: 700; color: var(--color-accent); cursor: help;
@@ -365,8 +381,8 @@ sup.jmqa-cite { font-size: .72em; font-weight: 700; color: var(--color-accent); 
 @keyframes jmqa-spin { to { transform: rotate(360deg); } }
 .jmqa-sources h3 { font-size: 1rem; margin: 0 0 .5rem 0; }
 .jmqa-for { margin: -.3rem 0 .55rem 0; font-size: .8rem; color: var(--body-text-color-subdued); font-style: italic; }
-.jmqa-inline-label { font-size: .75rem; font-weight: 700; text-transform: uppercase; letter-spacing: .04em;
-  color: var(--body-text-color-subdued); margin-bottom: .3rem; }
+.jmqa-inline-sources summary { cursor: pointer; font-size: .8rem; font-weight: 600; color: var(--color-accent);
+  margin-bottom: .35rem; }
 .jmqa-empty { color: var(--body-text-color-subdued); font-size: .9rem; margin: 0; }
 .jmqa-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .6rem .75rem;
   margin-bottom: .6rem; background: var(--background-fill-secondary); }
@@ -387,6 +403,8 @@ mark.jmqa-quote { background: #fde68a; color: #1f2937; padding: .05em .15em; bor
   .gradio-container { padding: 0 .35rem !important; }
   #jmqa-header h1 { font-size: 1.25rem; }
   #jmqa-status { font-size: .72rem; }
+  #jmqa-status span { display: block; }
+  #jmqa-status .jmqa-sep { display: none; }
   #jmqa-chat .bubble.bot-row, #jmqa-chat .bubble.user-row { max-width: calc(100% - 1.5rem) !important; }
   #jmqa-sources { display: none !important; }  /* on a phone each answer carries its sources inline */
   .jmqa-inline-sources { display: block; margin-top: .6rem; }
@@ -452,9 +470,7 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
 
     with gr.Blocks(title="jmqa — ask the Jiangmen documents") as demo:
         session = gr.State(_new_session())
-        gr.HTML("<h1>jmqa — ask the Jiangmen documents</h1>"
-                "<p>Grounded answers, offline: every answer cites the sentences it quotes.</p>"
-                f'<div id="jmqa-status">{status_line(assistant)}</div>', elem_id="jmqa-header")
+        header = gr.HTML(header_html(assistant), elem_id="jmqa-header")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=340):
                 chatbot = gr.Chatbot(
@@ -492,6 +508,8 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
         clear_button.click(clear, None, [message, chatbot, sources, session], api_visibility="private", queue=False)
         chatbot.clear(clear, None, [message, chatbot, sources, session], api_visibility="private", queue=False)
         gr.api(ask, api_name="ask", concurrency_limit=concurrency, concurrency_id="answer")
+        # the language model may have loaded (or failed to) since start-up: each page shows the current state
+        demo.load(lambda: header_html(assistant), None, header, api_visibility="private", queue=False)
     return demo
 
 
