@@ -51,3 +51,12 @@ def test_corrupted_index_exits_1_with_the_rebuild_command(tmp_path):
     r = run("ask", "--index", str(idx), "What are Jiangmen's core industries?")
     assert r.returncode == 1
     assert "jmqa index --rebuild" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_ask_streams_the_draft_then_the_checked_answer(tmp_path):
+    r = run("ask", "--index", str(tmp_path / "idx"), "--stream", "--mode", "generative",
+            "What kind of elderly care services is Jiangmen developing?")
+    assert r.returncode == 0, r.stderr
+    draft, _, final = r.stdout.partition("--- checked against the sources:")
+    assert "elderly care" in draft and "high-end elderly care" in final and "Sources:" in final

@@ -150,3 +150,19 @@ def test_real_model_streams_pieces_before_the_answer(real):
     items = list(real.ask_stream("What kind of elderly care services is Jiangmen developing?", mode="generative"))
     assert len(items) > 2 and isinstance(items[-1], Answer)
     assert all(isinstance(x, str) for x in items[:-1])
+
+
+def test_needs_translation_spots_chinese_questions():
+    from jmqa.multilingual import needs_translation
+
+    assert needs_translation("江门的核心产业有哪些？")
+    assert needs_translation("江门的GDP是多少？")
+    assert not needs_translation("What is Jiangmen's GDP?")
+    assert not needs_translation("What does 江门 mean in English?")
+
+
+def test_chinese_question_is_translated_and_answered_from_the_english_text(real):
+    answer = real.ask("江门的核心产业有哪些？", mode="generative")
+    assert not answer.abstained and "core industries" in answer.query.lower()
+    assert any("core industries are electricals" in c.quote for c in answer.citations)
+    assert real.ask("江门的市长是谁？", mode="generative").abstained

@@ -18,6 +18,7 @@ from .errors import BadInputError, ModelUnavailableError
 from .index import Index, load_or_build
 from .ingest import load_corpus
 from .llm import LLM, load_llm
+from .multilingual import needs_translation, translate_question
 from .types import Answer
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,8 @@ class Assistant:
         turns = as_turns(history)
         k = k or self.settings.top_k
         answerer = self._answerer(self._mode(mode))
+        if needs_translation(q) and isinstance(answerer, GenerativeAnswerer):
+            q = translate_question(answerer.llm, q)
         query = retrieval_query(q, turns)
         hits = self.retriever.search(query, k=k)
         t1 = time.perf_counter()

@@ -71,12 +71,24 @@ def cmd_ask(args: argparse.Namespace) -> int:
     question = " ".join(args.question)
     if not question.strip():
         raise BadInputError("the question is empty; usage: jmqa ask \"What are Jiangmen's core industries?\"")
+    from .types import Answer
+
     assistant = Assistant.load(settings=_settings(args))
-    answer = assistant.ask(question)
+    stream = not args.json and (args.stream if args.stream is not None else sys.stdout.isatty())
+    drafted = False
+    answer = None
+    for item in assistant.ask_stream(question, mode=args.mode):
+        if isinstance(item, Answer):
+            answer = item
+        elif stream:  # the model's draft as it is written; the checked answer follows
+            print(item, end="", flush=True)
+            drafted = True
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        print(format_answer(answer))
+        return 0
+    if drafted:
+        print("\n--- checked against the sources:")
+    print(format_answer(answer))
     return 0
 
 
@@ -190,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", nargs="+", help="the question")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.add_argument("-k", type=int, help="number of passages to retrieve")
+    p.add_argument("--mode", choices=["auto", "extractive", "generative"], help="answer mode (default: auto)")
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                   help="print the model's draft as it is written (default: when writing to a terminal)")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("eval", help="evaluate answers on a question set and write a report")

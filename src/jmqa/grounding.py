@@ -140,5 +140,6 @@ def cite(checks: Sequence[SupportCheck]) -> tuple[str, list[int]]:
         if c.source not in used:
             used.append(c.source)
         body = c.sentence if c.sentence[-1] in ".!?。！？" else c.sentence + "."
+        body = body[0].upper() + body[1:]
         parts.append(f"{body[:-1]} [{used.index(c.source) + 1}]{body[-1]}")
     return " ".join(parts), used
