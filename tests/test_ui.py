@@ -66,6 +66,15 @@ def test_a_reply_starts_searching_then_streams_the_draft_then_shows_the_checked_
     assert final.answer is ANSWER and "jmqa-draft" not in final.reply_html  # the draft is replaced
 
 
+def test_a_draft_shows_its_markers_as_markers_and_stays_escaped():
+    html = stream_chat_draft("The <b>core</b> industries [1]")
+    assert '<sup class="jmqa-cite">&#91;1&#93;</sup>' in html and "&#60;b&#62;core" in html
+
+
+def stream_chat_draft(text: str) -> str:
+    return drain(ScriptedAssistant([text, ANSWER]), "q")[1].reply_html
+
+
 def test_the_answer_carries_numbered_citation_markers():
     html = answer_html(ANSWER, {"d1": DOC})
     assert '<sup class="jmqa-cite"' in html and "&#91;1&#93;</sup>" in html

@@ -183,7 +183,10 @@ def answer_html(answer: Answer, documents: dict[str, Document] | None = None) ->
 
 
 def draft_html(draft: str) -> str:
-    return (f'<div class="jmqa-draft">{esc(draft)}<span class="jmqa-caret" aria-hidden="true"></span></div>'
+    """The answer as it is being written: its [n] markers already look like markers."""
+    body = _MARKER.sub(lambda m: f'\x00{m.group(1)}\x01', draft.replace("\x00", "").replace("\x01", ""))
+    body = re.sub(r" ?\x00(\d+)\x01", r'<sup class="jmqa-cite">&#91;\1&#93;</sup>', esc(body))
+    return (f'<div class="jmqa-draft">{body}<span class="jmqa-caret" aria-hidden="true"></span></div>'
             + _status("Drafting — each sentence is checked against the sources when it's done."))
 
 
@@ -395,6 +398,7 @@ mark.jmqa-quote { background: #fde68a; color: #1f2937; padding: .05em .15em; bor
   padding: 0 .2rem; border-radius: 999px; background: var(--color-accent); color: white; font-size: .7rem;
   font-weight: 700; margin-right: .3rem; line-height: 1; vertical-align: .1em; }
 #jmqa-examples button { font-size: .85rem !important; }
+#jmqa-chat .placeholder-content { padding: 1rem 1.25rem; text-align: center; color: var(--body-text-color-subdued); }
 #jmqa-chat button[aria-label="Clear"] { display: none; }  /* "Clear chat" below also resets the session */
 #jmqa-chat .message.bot:has(.jmqa-abstain), #jmqa-chat .message.bot:has(.jmqa-error) {
   border: none !important; background: transparent !important; padding: 0 !important; }
@@ -480,7 +484,7 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
                 )
                 with gr.Row(equal_height=True):
                     message = gr.Textbox(
-                        elem_id="jmqa-input", label="Question", show_label=False, placeholder="Ask a question about the documents…",
+                        elem_id="jmqa-input", label="Question", show_label=False, placeholder="Ask about the documents…",
                         scale=5, min_width=160, max_lines=4, autofocus=True, container=False,
                         max_length=assistant.settings.max_question_chars,
                     )
@@ -499,7 +503,8 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
 
         chat_inputs = [message, session, mode, k]
         chat_outputs = [message, chatbot, sources, session]
-        options = {"concurrency_limit": concurrency, "concurrency_id": "answer", "show_progress": "hidden"}
+        options = {"concurrency_limit": concurrency, "concurrency_id": "answer", "show_progress": "hidden",
+                   "trigger_mode": "once"}  # a second click while a reply streams is ignored
         send.click(respond, chat_inputs, chat_outputs, api_name="chat", **options)
         message.submit(respond, chat_inputs, chat_outputs, api_visibility="private", **options)
         example_set.click(ask_example, [example_set, session, mode, k], chat_outputs, api_visibility="private",
