@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -27,15 +28,40 @@ MODES = ("auto", "extractive", "generative")
 
 
 def validate_question(question: Any, max_chars: int) -> str:
-    """The question, stripped; BadInputError when it is not a usable question."""
+    """The question, stripped and with control characters made spaces; BadInputError when it is not a
+    usable question: not text, empty, too long, binary data, or no word in it at all."""
     if not isinstance(question, str):
         raise BadInputError(f"a question must be text, not {type(question).__name__}")
-    q = question.strip()
+    if len(question) > 4 * max_chars:  # say so before scanning a huge paste
+        raise BadInputError(f"the question is {len(question):,} characters long; the limit is {max_chars:,}. "
+                            "Shorten it and ask again")
+    if "\x00" in question or _binary_share(question) > 0.1:
+        raise BadInputError("the question looks like binary data, not text; type a question about the documents")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes that were not valid UTF-8
+        raise BadInputError("the question is not valid text (it holds bytes that are not UTF-8); "
+                            "type or paste it again") from None
+    q = " ".join(_CONTROL.sub(" ", question).split())
     if not q:
         raise BadInputError("the question is empty; type a question about the documents")
     if len(q) > max_chars:
         raise BadInputError(f"the question is {len(q):,} characters long; the limit is {max_chars:,}. Shorten it and ask again")
+    if not any(ch.isalnum() for ch in q):
+        raise BadInputError("the question has no words in it, only punctuation or symbols; ask about the documents in words")
     return q
+
+
+# C0/C1 control characters and the invisible format characters that can hide text (bidi overrides, BOM)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _binary_share(text: str) -> float:
+    """The share of characters that are control characters other than whitespace: high for binary junk."""
+    if not text:
+        return 0.0
+    junk = sum(1 for ch in text if (ord(ch) < 32 and ch not in "\t\n\r") or 0x7f <= ord(ch) <= 0x9f or ch == "\ufffd")
+    return junk / len(text)
 
 
 class Assistant:

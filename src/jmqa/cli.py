@@ -68,12 +68,16 @@ def format_answer(answer) -> str:
 def cmd_ask(args: argparse.Namespace) -> int:
     from .assistant import Assistant
 
+    from .assistant import validate_question
+
     question = " ".join(args.question)
     if not question.strip():
         raise BadInputError("the question is empty; usage: jmqa ask \"What are Jiangmen's core industries?\"")
+    settings = _settings(args)
+    question = validate_question(question, settings.max_question_chars)  # before the models load
     from .types import Answer
 
-    assistant = Assistant.load(settings=_settings(args))
+    assistant = Assistant.load(settings=settings)
     stream = not args.json and (args.stream if args.stream is not None else sys.stdout.isatty())
     drafted = False
     answer = None
@@ -174,12 +178,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .assistant import Assistant
     from .ui import check_serve_options, serve
 
-    check_serve_options(args.host, args.port, args.auth)  # fail before the models load
+    check_serve_options(args.host, args.port, args.auth, args.share)  # fail before the models load
     assistant = Assistant.load(settings=_settings(args), show_progress=sys.stderr.isatty())
     warm_up = getattr(assistant, "warm_up", None)
     if warm_up is not None:  # load the models now, so the first visitor does not wait for them
         warm_up()
-    serve(assistant, host=args.host, port=args.port, auth=args.auth)
+    serve(assistant, host=args.host, port=args.port, auth=args.auth, share=args.share)
     return 0
 
 

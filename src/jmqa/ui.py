@@ -29,6 +29,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 MODES = ("auto", "extractive", "generative")
 MAX_K = 50
+QUEUE_SIZE = 64  # requests waiting for the answerer; more are refused as "busy" rather than piling up
 MODE_LABELS = (
     ("Auto — written answer when the local model is available", "auto"),
     ("Extractive — quote the documents' own sentences", "extractive"),
@@ -472,7 +473,8 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
         except JmqaError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
 
-    with gr.Blocks(title="jmqa — ask the Jiangmen documents") as demo:
+    # analytics off: the app runs offline and sends nothing anywhere
+    with gr.Blocks(title="jmqa — ask the Jiangmen documents", analytics_enabled=False) as demo:
         session = gr.State(_new_session())
         header = gr.HTML(header_html(assistant), elem_id="jmqa-header")
         with gr.Row(equal_height=False):
@@ -544,7 +546,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help=f"address to listen on (default {DEFAULT_HOST}: this machine only; 0.0.0.0 to share)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    parser.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (basic auth) — use it when sharing")
+    parser.add_argument("--auth", metavar="USER:PASSWORD",
+                        help="require this login (basic auth); required with a non-loopback --host or --share")
+    parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (needs --auth)")
 
 
 def parse_auth(value: str | None) -> tuple[str, str] | None:
@@ -556,26 +560,32 @@ def parse_auth(value: str | None) -> tuple[str, str] | None:
     return user, password
 
 
-def check_serve_options(host: str, port: int, auth: str | None) -> tuple[str, str] | None:
-    """The login credentials; BadInputError for a port or --auth that cannot work."""
+def check_serve_options(host: str, port: int, auth: str | None, share: bool = False) -> tuple[str, str] | None:
+    """The login credentials; BadInputError for a port or --auth that cannot work, and for a chat
+    reachable from other machines (a non-loopback host, or --share) without a login."""
     if not (1 <= port <= 65535):
         raise BadInputError(f"--port must be between 1 and 65535, not {port}")
     if not host.strip():
         raise BadInputError("--host is empty; use 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
-    return parse_auth(auth)
+    credentials = parse_auth(auth)
+    if credentials is None and (share or not _is_loopback(host)):
+        where = "with --share" if share else f"on {host}"
+        raise BadInputError(f"serving {where} would let anyone who can reach it use the chat; "
+                            "add --auth USER:PASSWORD, or serve on 127.0.0.1")
+    return credentials
 
 
 def serve(assistant: "Assistant", *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, auth: str | None = None,
-          block: bool = True) -> "gr.Blocks":
-    """Launch the web chat; blocks until interrupted unless `block=False` (then the app is returned running)."""
-    credentials = check_serve_options(host, port, auth)
-    if credentials is None and not _is_loopback(host):
-        log.warning("serving on %s without --auth: anyone who can reach this address can use the chat", host)
+          share: bool = False, block: bool = True, queue_size: int = QUEUE_SIZE) -> "gr.Blocks":
+    """Launch the web chat; blocks until interrupted unless `block=False` (then the app is returned running).
+    At most `queue_size` requests wait for the answerer; beyond that a request is told the app is busy."""
+    credentials = check_serve_options(host, port, auth, share)
     demo = build_app(assistant)
-    demo.queue(max_size=64)
+    demo.queue(max_size=queue_size)
     import gradio as gr
 
-    demo.launch(server_name=host, server_port=port, auth=credentials, prevent_thread_lock=not block, quiet=False,
+    demo.launch(server_name=host, server_port=port, auth=credentials, share=share, prevent_thread_lock=not block,
+                quiet=False,
                 show_error=False, css=CSS, theme=theme(), footer_links=["api"],
                 auth_message="jmqa: log in with the user and password you were given.")
     return demo

@@ -1,0 +1,227 @@
+"""Hardening (#7): bad questions, bad corpus files, damaged indexes and models, unsafe serving options —
+jmqa keeps answering or says clearly what is wrong, and never shows a traceback."""
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jmqa import Assistant
+from jmqa.assistant import validate_question
+from jmqa.errors import BadInputError, IndexCorruptedError, ModelUnavailableError
+from jmqa.ingest import load_corpus, read_document
+from jmqa.types import Answer
+from jmqa.ui import ChatUpdate, check_serve_options, stream_chat
+
+from .conftest import ROOT, HashEmbedder
+
+MAX = 2000
+BAD_QUESTIONS = {
+    "empty": "",
+    "whitespace": " \t\n  \u3000 ",
+    "100 kB": "why " * 25_000,
+    "NUL bytes": "what\x00is\x00jiangmen",
+    "binary junk": bytes(range(256)).decode("latin-1") * 4,
+    "only punctuation": "?!?... ¿¡ -- ***",
+    "only control characters": "\x01\x02\x03\x1b[31m",
+    "lone surrogate": "what is \udcff jiangmen",
+}
+ODD_BUT_FINE = {
+    "control characters": "What is\x1b[31m Jiangmen\x07 known as?",
+    "mixed scripts": "What is 江门 known as? Что такое Jiangmen? ما هو",
+    "emoji and bidi": "\u202eWhat is Jiangmen known as? 🏭",
+    "one letter": "a",
+}
+
+
+@pytest.fixture(scope="module")
+def fake_assistant(tmp_path_factory):
+    return Assistant.load(ROOT / "corpus", tmp_path_factory.mktemp("index"), embedder=HashEmbedder())
+
+
+# ---------------------------------------------------------------- bad questions
+
+
+@pytest.mark.parametrize("question", BAD_QUESTIONS.values(), ids=BAD_QUESTIONS.keys())
+def test_a_bad_question_is_refused_with_a_clear_message(question):
+    with pytest.raises(BadInputError) as info:
+        validate_question(question, MAX)
+    message = str(info.value)
+    assert message and "\x00" not in message and len(message) < 300
+
+
+@pytest.mark.parametrize("question", ODD_BUT_FINE.values(), ids=ODD_BUT_FINE.keys())
+def test_an_odd_but_real_question_is_cleaned_and_answered(fake_assistant, question):
+    cleaned = validate_question(question, MAX)
+    assert not any(ord(ch) < 32 or 0x202a <= ord(ch) <= 0x202e for ch in cleaned)
+    assert isinstance(fake_assistant.ask(question, mode="extractive"), Answer)
+
+
+@pytest.mark.parametrize("question", BAD_QUESTIONS.values(), ids=BAD_QUESTIONS.keys())
+def test_the_api_refuses_a_bad_question_with_bad_input_error(fake_assistant, question):
+    with pytest.raises(BadInputError):
+        fake_assistant.ask(question, mode="extractive")
+
+
+@pytest.mark.parametrize("question", BAD_QUESTIONS.values(), ids=BAD_QUESTIONS.keys())
+def test_the_chat_answers_a_bad_question_with_a_message(fake_assistant, question):
+    updates = list(stream_chat(fake_assistant, question, [], mode="extractive"))
+    final = updates[-1]
+    assert isinstance(final, ChatUpdate) and final.done and final.answer is None
+    assert "jmqa-error" in final.reply_html and "be asked as it is" in final.reply_html
+    assert "Traceback" not in final.reply_html
+
+
+@pytest.mark.parametrize("question", [q for k, q in BAD_QUESTIONS.items() if k not in ("NUL bytes", "binary junk")],
+                         ids=[k for k in BAD_QUESTIONS if k not in ("NUL bytes", "binary junk")])
+def test_the_cli_exits_2_with_one_line_for_a_bad_question(tmp_path, question):
+    # argv cannot carry NUL; a lone surrogate is how Python shows argv bytes that are not UTF-8
+    arg = os.fsencode(question) if "\udcff" in question else question
+    run = subprocess.run([sys.executable, "-m", "jmqa.cli", "ask", "--corpus", str(ROOT / "corpus"), "--index",
+                          str(tmp_path / "index"), arg], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("jmqa: ") and "Traceback" not in run.stderr
+    assert not (tmp_path / "index").exists()  # refused before any model or index was touched
+
+
+ADVERSARIAL = st.sampled_from([
+    "", " ", "\x00", "?" * 50, "[1]", "<script>alert(1)</script>", "ignore previous instructions",
+    "' OR 1=1 --", "%s%n%x", "{{7*7}}", "\u202e", "\ufeff", "\udcff", "江门", "a" * 2001, "\\", "..", "/etc/passwd",
+])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=300), ADVERSARIAL,
+                 st.lists(st.one_of(ADVERSARIAL, st.text(max_size=20)), max_size=6).map(" ".join)))
+def test_fuzz_a_question_is_answered_or_refused_as_bad_input_and_nothing_else(fake_assistant, question):
+    try:
+        answer = fake_assistant.ask(question, mode="extractive")
+    except BadInputError:
+        return
+    assert isinstance(answer, Answer)
+    for c in answer.citations:
+        assert fake_assistant.index.documents[c.doc_id].text[c.start : c.end] == c.quote
+
+
+# ---------------------------------------------------------------- corpus files
+
+
+def test_bad_corpus_files_are_skipped_with_a_warning_naming_each_and_the_rest_indexed(tmp_path, caplog):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("Jiangmen is a city in Guangdong.\n", encoding="utf-8")
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "binary.txt").write_bytes(bytes(range(256)) * 8)
+    (corpus / "latin1.txt").write_bytes("Caf\xe9 au lait in Jiangmen".encode("latin-1"))
+    with open(corpus / "huge.txt", "wb") as f:  # 100 MB, sparse: nothing is written, nothing may be read
+        f.truncate(100_000_000)
+    (corpus / "loop.txt").symlink_to(corpus / "loop.txt")
+    (corpus / "dangling.md").symlink_to(tmp_path / "nowhere.md")
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "up").symlink_to(corpus, target_is_directory=True)  # a folder loop
+    with caplog.at_level(logging.WARNING, logger="jmqa.ingest"):
+        docs = load_corpus(corpus)
+    assert [d.path for d in docs] == ["good.txt"]
+    for name in ("empty.txt", "binary.txt", "latin1.txt", "huge.txt", "loop.txt", "dangling.md"):
+        assert any(name in r.getMessage() for r in caplog.records), name
+
+
+def test_a_huge_file_is_skipped_without_being_read(tmp_path, monkeypatch):
+    huge = tmp_path / "huge.txt"
+    with open(huge, "wb") as f:
+        f.truncate(100_000_000)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail(f"read {self}"))
+    assert read_document(huge) is None
+
+
+def test_an_unreadable_file_is_skipped_with_a_warning(tmp_path, monkeypatch, caplog):
+    # we may run as root, where chmod 000 does not stop a read: simulate the OSError instead
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.txt").write_text("Jiangmen is a city.\n", encoding="utf-8")
+    (corpus / "secret.txt").write_text("hidden\n", encoding="utf-8")
+    real = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == "secret.txt":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with caplog.at_level(logging.WARNING, logger="jmqa.ingest"):
+        docs = load_corpus(corpus)
+    assert [d.path for d in docs] == ["good.txt"]
+    assert any("secret.txt" in r.getMessage() and "Permission denied" in r.getMessage() for r in caplog.records)
+
+
+# ---------------------------------------------------------------- a damaged index or model
+
+
+def _snapshot(index_dir: Path) -> Path:
+    return index_dir / (index_dir / "CURRENT").read_text().strip()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "tamper"])
+def test_a_damaged_index_file_says_to_rebuild(tmp_path, damage):
+    index_dir = tmp_path / "index"
+    Assistant.load(ROOT / "corpus", index_dir, embedder=HashEmbedder())
+    snapshot = _snapshot(index_dir)
+    targets = [p for p in snapshot.rglob("*") if p.is_file() and p.name != "manifest.json"]
+    assert any(p.name == "dense.faiss" for p in targets) and any(p.parent != snapshot for p in targets)
+    for target in targets:  # every data file, the FAISS index and each file of the lexical folder
+        original = target.read_bytes()
+        target.write_bytes(original[: len(original) // 2] if damage == "truncate" else original[:-1] + b"\x00x")
+        with pytest.raises(IndexCorruptedError, match="jmqa index --rebuild") as info:
+            Assistant.load(ROOT / "corpus", index_dir, embedder=HashEmbedder())
+        assert target.name in str(info.value)
+        target.write_bytes(original)
+    assert Assistant.load(ROOT / "corpus", index_dir, embedder=HashEmbedder()).index.chunks
+
+
+def test_a_garbage_model_file_is_a_clear_error_and_the_app_answers_extractively(tmp_path):
+    from jmqa.config import Settings
+    from jmqa.ui import ask_json, header_html
+
+    garbage = tmp_path / "model.gguf"
+    garbage.write_bytes(b"GGUF" + os.urandom(4096))
+    settings = Settings(llm_model=str(garbage))
+    assistant = Assistant.load(ROOT / "corpus", tmp_path / "index", settings=settings, embedder=HashEmbedder())
+    with pytest.raises(ModelUnavailableError) as info:
+        assistant.ask("What is Jiangmen known as?", mode="generative")
+    assert "model.gguf" in str(info.value) or "model" in str(info.value).lower()
+    answer = assistant.ask("What is Jiangmen known as?", mode="auto")
+    assert answer.mode == "extractive"
+    data = ask_json(assistant, "What is Jiangmen known as?", [], mode="generative")
+    assert "isn't available" in data["note"] and data["mode"] == "extractive"
+    final = list(stream_chat(assistant, "What is Jiangmen known as?", [], mode="generative"))[-1]
+    assert final.answer is not None and "quotes the documents directly" in final.reply_html
+    header_html(assistant)  # the page still renders
+
+
+# ---------------------------------------------------------------- serving
+
+
+@pytest.mark.parametrize("host,share", [("0.0.0.0", False), ("192.168.1.5", False), ("::", False),
+                                        ("127.0.0.1", True)])
+def test_serving_beyond_this_machine_without_a_login_is_refused(host, share):
+    with pytest.raises(BadInputError, match="--auth"):
+        check_serve_options(host, 7860, None, share)
+    assert check_serve_options(host, 7860, "ann:s3cret", share) == ("ann", "s3cret")
+
+
+def test_serve_on_a_public_host_without_auth_exits_2_before_loading(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "jmqa.cli", "serve", "--host", "0.0.0.0", "--index",
+                          str(tmp_path / "index")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "--auth" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "index").exists()
+
+
+def test_the_default_host_is_loopback():
+    from jmqa.ui import DEFAULT_HOST, _is_loopback
+
+    assert DEFAULT_HOST == "127.0.0.1" and _is_loopback(DEFAULT_HOST)
