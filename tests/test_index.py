@@ -106,5 +106,5 @@ def test_unreadable_manifest_or_dangling_pointer_is_corruption(corpus_copy, tmp_
 def test_manifest_is_plain_json_with_checksums(corpus_copy, tmp_path, fake_embedder):
     index, _ = load_or_build(load_corpus(corpus_copy), tmp_path / "idx", fake_embedder, **PARAMS)
     manifest = json.loads((index.path / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == 2
     assert {"dense.faiss", "chunks.jsonl", "documents.jsonl"} <= set(manifest["checksums"])

@@ -34,22 +34,42 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def cmd_index(args: argparse.Namespace) -> int:
     from .embedding import SentenceTransformerEmbedder
-    from .index import load_or_build
+    from .index import load_or_build, watch
     from .ingest import load_corpus
 
     settings = _settings(args)
     t0 = time.perf_counter()
-    docs = load_corpus(settings.corpus_dir)
+    # lazy: the model loads only if a document must be embedded
     embedder = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
+
+    def report(index, status: str) -> None:
+        print(
+            f"index {settings.index_dir}: {len(index.documents)} documents, {len(index.chunks)} chunks, "
+            f"{status}, {time.perf_counter() - t0:.1f} s\n  {index.changes.summary()}", flush=True
+        )
+
+    if args.watch:
+        if args.interval <= 0:
+            raise BadInputError(f"--interval must be a positive number of seconds, not {args.interval:g}")
+        if args.rebuild:
+            load_or_build(load_corpus(settings.corpus_dir), settings.index_dir, embedder, rebuild=True,
+                          chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
+        print(f"watching {settings.corpus_dir} every {args.interval:g} s; Ctrl-C stops", flush=True)
+        try:
+            for index, status in watch(settings.corpus_dir, settings.index_dir, embedder, interval=args.interval,
+                                       polls=args.polls, chunk_size=settings.chunk_size,
+                                       chunk_overlap=settings.chunk_overlap):
+                report(index, status)
+                t0 = time.perf_counter()
+        except KeyboardInterrupt:
+            print("stopped watching")
+        return 0
     index, status = load_or_build(
-        docs, settings.index_dir, embedder,
+        load_corpus(settings.corpus_dir), settings.index_dir, embedder,
         chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
         show_progress=settings.show_progress and sys.stderr.isatty(), rebuild=args.rebuild,
     )
-    print(
-        f"index {settings.index_dir}: {len(index.documents)} documents, {len(index.chunks)} chunks, "
-        f"{status}, {time.perf_counter() - t0:.1f} s"
-    )
+    report(index, status)
     return 0
 
 
@@ -199,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="build or update the index of the corpus")
     paths(p)
     p.add_argument("--rebuild", action="store_true", help="rebuild from scratch even if the index is current")
+    p.add_argument("--watch", action="store_true", help="keep polling the corpus and update the index when it changes")
+    p.add_argument("--interval", type=float, default=2.0, help="seconds between polls with --watch (default: 2)")
+    p.add_argument("--polls", type=int, help=argparse.SUPPRESS)  # bounds --watch, for tests
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="ask one question")

@@ -3,6 +3,10 @@
 On disk, `index_dir/` holds snapshot folders and a `CURRENT` file naming the live one. A build writes
 a new snapshot, then swaps `CURRENT` with an atomic rename, so a crash mid-build leaves the previous
 index loadable and a reader never sees half an index.
+
+Updates are incremental: each chunk keeps a stable int64 id (its FAISS id, stored in chunks.jsonl), and
+a corpus change re-embeds only the added or changed documents; the vectors of the others are copied
+from the previous index, and BM25 is rebuilt from the kept chunks (cheap, no model).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,7 +34,7 @@ from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: FAISS IndexIDMap2 with stable chunk ids ("id" in chunks.jsonl)
 CURRENT = "CURRENT"
 _DENSE = "dense.faiss"
 _CHUNKS = "chunks.jsonl"
@@ -91,13 +96,52 @@ class LexicalIndex:
         return cls(bm25s.BM25.load(str(folder), show_progress=False))
 
 
+# ---------------------------------------------------------------- corpus changes (pure)
+
+
+@dataclass(frozen=True)
+class IndexChanges:
+    """What an index build did to each document (by path), and how many chunks it embedded."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    embedded_chunks: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        """e.g. "1 added (new.txt), 0 updated, 0 removed, 3 unchanged; 4 chunks embedded"."""
+        parts = []
+        for label, names in (("added", self.added), ("updated", self.updated), ("removed", self.removed)):
+            shown = f" ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})" if names else ""
+            parts.append(f"{len(names)} {label}{shown}")
+        parts.append(f"{len(self.unchanged)} unchanged")
+        return ", ".join(parts) + f"; {self.embedded_chunks} chunks embedded"
+
+
+def diff_corpus(built: dict[str, str], docs: list[Document]) -> IndexChanges:
+    """Compare the manifest's {path: content-hash doc_id} with the corpus now."""
+    now = {d.path or d.doc_id: d.doc_id for d in docs}
+    return IndexChanges(
+        added=tuple(sorted(set(now) - set(built))),
+        updated=tuple(sorted(p for p in set(now) & set(built) if now[p] != built[p])),
+        removed=tuple(sorted(set(built) - set(now))),
+        unchanged=tuple(sorted(p for p in set(now) & set(built) if now[p] == built[p])),
+    )
+
+
 # ---------------------------------------------------------------- the index
 
 
 @dataclass
 class Index:
     """The searchable corpus: chunks, their documents, a FAISS inner-product index of normalised
-    chunk vectors (row i = chunks[i]) and a BM25 index over the same rows."""
+    chunk vectors (FAISS id ids[i] = chunks[i]) and a BM25 index over the same rows (row i = chunks[i]).
+    Searches return positions i into `chunks`."""
 
     chunks: list[Chunk]
     documents: dict[str, Document]
@@ -105,6 +149,13 @@ class Index:
     lexical: LexicalIndex
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    ids: list[int] = field(default_factory=list)
+    changes: IndexChanges = field(default_factory=IndexChanges)
+
+    def __post_init__(self) -> None:
+        if not self.ids:  # an index without stable ids (format 1): FAISS ids are positions
+            self.ids = list(range(len(self.chunks)))
+        self._position = {cid: i for i, cid in enumerate(self.ids)}
 
     @classmethod
     def build(
@@ -115,20 +166,58 @@ class Index:
         chunk_size: int,
         chunk_overlap: int,
         show_progress: bool = False,
+        previous: Index | None = None,
     ) -> Index:
+        """Index `docs`. With `previous` (built with the same model and chunking), only documents that
+        are new or changed since then are chunked and embedded; the others keep their chunks, ids and
+        vectors. Chunks come in corpus order either way, so the result equals a full build."""
         import faiss
 
-        chunks = [c for d in docs for c in chunk(d, size=chunk_size, overlap=chunk_overlap)]
-        vectors = embedder.encode([embedding_text(c) for c in chunks], show_progress=show_progress)
-        dense = faiss.IndexFlatIP(vectors.shape[1])
-        dense.add(vectors)
+        built = previous.manifest.get("documents", {}) if previous is not None else {}
+        changes = diff_corpus(built, docs)
+        kept_docs = set(changes.unchanged)
+        old: dict[str, list[tuple[int, Chunk]]] = {}
+        if previous is not None:
+            for cid, c in zip(previous.ids, previous.chunks):
+                old.setdefault(c.doc_id, []).append((cid, c))
+        next_id = int(previous.manifest.get("next_id", max(previous.ids, default=-1) + 1)) if previous is not None else 0
+        chunks: list[Chunk] = []
+        ids: list[int] = []
+        fresh: list[int] = []  # positions of chunks to embed
+        for d in docs:
+            if (d.path or d.doc_id) in kept_docs and d.doc_id in old:
+                for cid, c in old[d.doc_id]:
+                    chunks.append(c)
+                    ids.append(cid)
+            else:
+                for c in chunk(d, size=chunk_size, overlap=chunk_overlap):
+                    fresh.append(len(chunks))
+                    chunks.append(c)
+                    ids.append(next_id)
+                    next_id += 1
+        new_vectors = None
+        if fresh or previous is None:  # the embedder (and its model) is touched only when there is text to embed
+            new_vectors = embedder.encode([embedding_text(chunks[i]) for i in fresh], show_progress=show_progress)
+            dim = int(new_vectors.shape[1])
+        else:
+            dim = int(previous.manifest.get("embedding_dim") or previous.dense.d)
+        vectors = np.zeros((len(chunks), dim), dtype=np.float32)
+        if fresh:
+            vectors[fresh] = new_vectors
+        fresh_set = set(fresh)
+        kept = [i for i in range(len(chunks)) if i not in fresh_set]
+        if kept and previous is not None:
+            vectors[kept] = previous.dense.reconstruct_batch(np.asarray([ids[i] for i in kept], dtype=np.int64))
+        dense = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        dense.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
         manifest = {
             "format_version": FORMAT_VERSION,
             "embedding_model": embedder.model_id,
-            "embedding_dim": int(vectors.shape[1]),
+            "embedding_dim": dim,
             "chunking": {"size": chunk_size, "overlap": chunk_overlap},
             "documents": {d.path or d.doc_id: d.doc_id for d in docs},
             "n_chunks": len(chunks),
+            "next_id": next_id,
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         return cls(
@@ -137,6 +226,8 @@ class Index:
             dense=dense,
             lexical=LexicalIndex.build([embedding_text(c) for c in chunks]),
             manifest=manifest,
+            ids=ids,
+            changes=IndexChanges(changes.added, changes.updated, changes.removed, changes.unchanged, len(fresh)),
         )
 
     # ------------------------------------------------------------ search
@@ -146,7 +237,7 @@ class Index:
             return []
         q = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
         scores, ids = self.dense.search(q, min(n, len(self.chunks)))
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+        return [(self._position[int(i)], float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
     def search_lexical(self, query: str, n: int) -> list[tuple[int, float]]:
         return self.lexical.search(query, n)
@@ -164,7 +255,7 @@ class Index:
         tmp.mkdir()
         try:
             faiss.write_index(self.dense, str(tmp / _DENSE))
-            _write_jsonl(tmp / _CHUNKS, (c.to_dict() for c in self.chunks))
+            _write_jsonl(tmp / _CHUNKS, ({"id": cid, **c.to_dict()} for cid, c in zip(self.ids, self.chunks)))
             _write_jsonl(tmp / _DOCUMENTS, (d.to_dict() for d in self.documents.values()))
             self.lexical.save(tmp / _LEXICAL)
             manifest = dict(self.manifest, checksums=_checksums(tmp))
@@ -188,7 +279,9 @@ class Index:
         manifest = read_manifest(folder)
         verify_checksums(folder, manifest)
         try:
-            chunks = [Chunk.from_dict(d) for d in _read_jsonl(folder / _CHUNKS)]
+            rows = _read_jsonl(folder / _CHUNKS)
+            ids = [int(row.pop("id", i)) for i, row in enumerate(rows)]
+            chunks = [Chunk.from_dict(row) for row in rows]
             documents = {d["doc_id"]: Document.from_dict(d) for d in _read_jsonl(folder / _DOCUMENTS)}
             dense = faiss.read_index(str(folder / _DENSE))
             lexical = LexicalIndex.load(folder / _LEXICAL)
@@ -198,20 +291,29 @@ class Index:
             raise IndexCorruptedError(
                 f"index at {folder} is inconsistent ({dense.ntotal} vectors, {len(chunks)} chunks); {REBUILD_HINT}"
             )
-        return cls(chunks=chunks, documents=documents, dense=dense, lexical=lexical, manifest=manifest, path=folder)
+        return cls(chunks=chunks, documents=documents, dense=dense, lexical=lexical, manifest=manifest, path=folder,
+                   ids=ids, changes=IndexChanges(unchanged=tuple(sorted(manifest.get("documents", {})))))
 
 
 # ---------------------------------------------------------------- manifest checks (pure)
 
 
-def staleness(manifest: dict[str, Any], docs: list[Document], *, embedding_model: str, chunk_size: int, chunk_overlap: int) -> str | None:
-    """Why an index no longer matches the corpus and settings, or None when it does."""
+def rebuild_reason(manifest: dict[str, Any], *, embedding_model: str, chunk_size: int, chunk_overlap: int) -> str | None:
+    """Why an index cannot be updated in place (format, model or chunking changed), or None."""
     if manifest.get("format_version") != FORMAT_VERSION:
         return f"index format {manifest.get('format_version')} is not the current format {FORMAT_VERSION}"
     if manifest.get("embedding_model") != embedding_model:
         return f"embedding model changed ({manifest.get('embedding_model')} -> {embedding_model})"
     if manifest.get("chunking") != {"size": chunk_size, "overlap": chunk_overlap}:
         return f"chunking changed ({manifest.get('chunking')} -> size={chunk_size}, overlap={chunk_overlap})"
+    return None
+
+
+def staleness(manifest: dict[str, Any], docs: list[Document], *, embedding_model: str, chunk_size: int, chunk_overlap: int) -> str | None:
+    """Why an index no longer matches the corpus and settings, or None when it does."""
+    reason = rebuild_reason(manifest, embedding_model=embedding_model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    if reason is not None:
+        return reason
     built = manifest.get("documents", {})
     now = {d.path or d.doc_id: d.doc_id for d in docs}
     if built != now:
@@ -324,12 +426,15 @@ def load_or_build(
     show_progress: bool = False,
     rebuild: bool = False,
 ) -> tuple[Index, str]:
-    """The index for `docs`: loaded when current, (re)built when missing, stale or asked to.
+    """The index for `docs`: loaded when current, updated when only the corpus changed, (re)built when
+    missing, built with another model, chunking or format, or asked to.
 
-    Returns the index and what happened ("loaded", "built", "rebuilt: <why>"). A corrupted index is
-    not silently replaced: IndexCorruptedError says how to rebuild it.
+    Returns the index and what happened ("loaded", "updated (<why>)", "built (<why>)"); `index.changes`
+    says which documents were added, updated, removed and unchanged. When nothing changed the embedder
+    is not used at all. A corrupted index is not silently replaced: IndexCorruptedError says how to rebuild it.
     """
     reason = "asked to rebuild" if rebuild else None
+    previous = None
     if not rebuild:
         try:
             index = Index.load(index_dir)
@@ -340,7 +445,39 @@ def load_or_build(
                                chunk_size=chunk_size, chunk_overlap=chunk_overlap)
             if reason is None:
                 return index, "loaded"
-            log.info("index in %s is stale: %s; rebuilding", index_dir, reason)
-    index = Index.build(docs, embedder, chunk_size=chunk_size, chunk_overlap=chunk_overlap, show_progress=show_progress)
+            if rebuild_reason(index.manifest, embedding_model=embedder.model_id,
+                              chunk_size=chunk_size, chunk_overlap=chunk_overlap) is None:
+                previous = index
+            log.info("index in %s is stale: %s; %s", index_dir, reason, "updating" if previous else "rebuilding")
+    index = Index.build(docs, embedder, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                        show_progress=show_progress, previous=previous)
     index.save(index_dir)
-    return index, f"built ({reason})"
+    return index, f"{'updated' if previous is not None else 'built'} ({reason})"
+
+
+def watch(
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    chunk_size: int,
+    chunk_overlap: int,
+    interval: float = 2.0,
+    polls: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[tuple[Index, str]]:
+    """Poll `corpus_dir` every `interval` seconds (`polls` times, or until interrupted) and update the
+    index when the corpus changes; yields (index, status) for the first poll and for each update."""
+    from .ingest import load_corpus
+
+    index: Index | None = None
+    done = 0
+    while polls is None or done < polls:
+        if done:
+            sleep(interval)
+        done += 1
+        docs = load_corpus(corpus_dir)
+        if index is not None and not diff_corpus(index.manifest.get("documents", {}), docs).changed:
+            continue
+        index, status = load_or_build(docs, index_dir, embedder, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        yield index, status
