@@ -225,3 +225,59 @@ def test_the_default_host_is_loopback():
     from jmqa.ui import DEFAULT_HOST, _is_loopback
 
     assert DEFAULT_HOST == "127.0.0.1" and _is_loopback(DEFAULT_HOST)
+
+
+# ---------------------------------------------------------------- kill -9 during a rebuild
+
+
+def _larger_corpus(folder: Path, n_docs: int) -> Path:
+    folder.mkdir()
+    base = (ROOT / "corpus").glob("*")
+    for src in base:
+        (folder / src.name).write_bytes(src.read_bytes())
+    for i in range(n_docs):
+        sentences = " ".join(f"District {i} plans project {j} for port logistics, textiles and rail links by {2030 + j}."
+                             for j in range(12))
+        (folder / f"district_{i:03}.md").write_text(f"# District {i}\n\n{sentences}\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_rebuild_leaves_the_previous_index_loadable(tmp_path):
+    import signal
+    import time
+
+    from jmqa.index import Index
+
+    index_dir = tmp_path / "index"
+    Assistant.load(ROOT / "corpus", index_dir, embedder=HashEmbedder())
+    before = Index.load(index_dir)
+    snapshot = (index_dir / "CURRENT").read_text()
+    big = _larger_corpus(tmp_path / "big", 150)
+    entries = set(os.listdir(index_dir))
+    kills = []
+    # kill at three moments: while the model loads, while it embeds, and as soon as the new snapshot is written
+    for moment in ("loading", "embedding", "writing"):
+        proc = subprocess.Popen([sys.executable, "-m", "jmqa.cli", "index", "--rebuild", "--corpus", str(big),
+                                 "--index", str(index_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        t0 = time.monotonic()
+        deadline = t0 + {"loading": 1.5, "embedding": 12.0, "writing": 120.0}[moment]
+        while time.monotonic() < deadline and proc.poll() is None:
+            if moment == "writing" and set(os.listdir(index_dir)) - entries:
+                break
+            time.sleep(0.005)
+        finished = proc.poll() is not None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills.append((moment, round(time.monotonic() - t0, 2), finished))
+        if finished:  # the build won the race: it must have completed properly
+            assert proc.returncode == 0, proc.stderr.read()
+            break
+        after = Index.load(index_dir)  # checksums verified
+        assert (index_dir / "CURRENT").read_text() == snapshot, kills
+        assert [c.text for c in after.chunks] == [c.text for c in before.chunks]
+    assert any(not finished for _, _, finished in kills), kills
+    # and the next build over the leftovers works
+    rebuilt = Assistant.load(big, index_dir, embedder=HashEmbedder())
+    assert len(rebuilt.index.documents) == 151
+    print("kills (moment, seconds after start, build had finished):", kills)
