@@ -8,7 +8,7 @@ from jmqa.ingest import load_corpus
 
 from .conftest import HashEmbedder
 
-PARAMS = dict(chunk_size=400, chunk_overlap=1)
+PARAMS = {"chunk_size": 400, "chunk_overlap": 1}
 QUERIES = ["core industries", "Kaiping towers", "overseas Chinese", "hot springs", "port logistics"]
 
 

@@ -15,8 +15,8 @@ from .answering import ExtractiveAnswerer, GenerativeAnswerer, TermStatistics, T
 from .config import Settings
 from .conversation import as_turns, retrieval_query
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .errors import BadInputError, ModelUnavailableError
-from .index import Index, load_or_build
+from .errors import BadInputError, JmqaError, ModelUnavailableError
+from .index import CURRENT, Index, load_or_build
 from .ingest import load_corpus
 from .llm import LLM, load_llm
 from .multilingual import needs_translation, translate_question
@@ -79,6 +79,52 @@ class Assistant:
         self._llm = llm
         self._llm_error: ModelUnavailableError | None = None
         self._llm_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._refresh_checked = time.monotonic()
+
+    def refresh(self, *, min_interval: float = 1.0) -> bool:
+        """Swap in a newer index when `jmqa index` (or `--watch`) has written one; True if it did.
+
+        Cheap enough to call before every question: it reads the CURRENT pointer at most once per
+        `min_interval` seconds. The new Index, Retriever and term statistics are built before any is
+        assigned, so a question in flight keeps the objects it started with; an index that cannot be
+        loaded right now (e.g. replaced again mid-read) is logged and retried later, never raised.
+        """
+        now = time.monotonic()
+        if now - self._refresh_checked < min_interval or self.index.path is None:
+            return False
+        if not self._refresh_lock.acquire(blocking=False):  # another thread is refreshing
+            return False
+        try:
+            self._refresh_checked = now
+            index_dir = self.index.path.parent  # the folder this index came from, whatever the settings say
+            try:
+                name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+            except OSError:
+                return False
+            if name == self.index.path.name:
+                return False
+            try:
+                index = Index.load(index_dir)
+            except JmqaError as exc:
+                log.warning("a new index is in %s but it cannot be loaded yet (%s); keeping the current one",
+                            index_dir, exc)
+                return False
+            if index.manifest.get("embedding_model") != self.embedder.model_id:
+                log.warning("the new index in %s was built with %s, not %s; keeping the current one",
+                            index_dir, index.manifest.get("embedding_model"), self.embedder.model_id)
+                return False
+            from .retrieval import Retriever
+
+            old = self.extractive
+            retriever = Retriever(index, self.embedder, candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
+            extractive = ExtractiveAnswerer(self.embedder, TermStatistics(index.chunks), old.thresholds, old.calibration)
+            extractive.word_vectors = old.word_vectors  # same embedder: the cached word vectors still hold
+            self.index, self.retriever, self.extractive = index, retriever, extractive
+            log.info("loaded the new index %s: %d documents, %d chunks", index.path, len(index.documents), len(index.chunks))
+            return True
+        finally:
+            self._refresh_lock.release()
 
     @classmethod
     def load(
@@ -184,6 +230,7 @@ class Assistant:
         (always last, exactly once). A UI shows the pieces, then replaces them with the Answer."""
         t0 = time.perf_counter()
         q = validate_question(question, self.settings.max_question_chars)
+        self.refresh()
         turns = as_turns(history)
         k = k or self.settings.top_k
         answerer = self._answerer(self._mode(mode))
