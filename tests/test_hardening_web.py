@@ -197,3 +197,24 @@ def test_20_sessions_of_10_questions_at_once_are_all_answered_in_their_own_conve
     out.mkdir(parents=True, exist_ok=True)
     (out / "load.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     print("load:", figures)
+
+
+BAD = {"empty": "", "whitespace": " \t ", "NUL bytes": "what\x00is", "binary junk": bytes(range(1, 256)).decode("latin-1"),
+       "only punctuation": "?!...", "100 kB": "why " * 25_000}
+
+
+def test_bad_questions_through_the_running_app_are_messages_not_tracebacks(hostile_app):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    url, _ = hostile_app
+    client = Client(url, verbose=False)
+    for name, question in BAD.items():
+        with pytest.raises(AppError) as info:
+            client.predict(question, [], "extractive", 5, api_name="/ask")
+        assert "Traceback" not in str(info.value) and len(str(info.value)) < 400, name
+        _, chat, _ = client.predict(question, "extractive", 5, api_name="/chat")
+        if question.strip():  # an empty message is ignored by the chat
+            assert "jmqa-error" in text_of(chat[-1]) and "Traceback" not in text_of(chat[-1]), name
+    # and the app still answers
+    assert client.predict(SCRIPT_Q, [], "extractive", 5, api_name="/ask")["citations"]
