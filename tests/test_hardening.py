@@ -214,9 +214,10 @@ def test_serving_beyond_this_machine_without_a_login_is_refused(host, share):
     assert check_serve_options(host, 7860, "ann:s3cret", share) == ("ann", "s3cret")
 
 
-def test_serve_on_a_public_host_without_auth_exits_2_before_loading(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "jmqa.cli", "serve", "--host", "0.0.0.0", "--index",
-                          str(tmp_path / "index")], capture_output=True, text=True, timeout=120)
+@pytest.mark.parametrize("args", [["--host", "0.0.0.0"], ["--share"]], ids=["public host", "share"])
+def test_serve_beyond_this_machine_without_auth_exits_2_before_loading(tmp_path, args):
+    run = subprocess.run([sys.executable, "-m", "jmqa.cli", "serve", *args, "--index", str(tmp_path / "index")],
+                         capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "--auth" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "index").exists()
 
