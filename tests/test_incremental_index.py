@@ -173,3 +173,21 @@ def test_jmqa_index_prints_what_it_added_updated_removed_and_kept(corpus, tmp_pa
     assert embedder.texts == []
     assert main([*args, "--watch", "--interval", "0.01", "--polls", "2"]) == 0
     assert "watching" in capsys.readouterr().out
+
+
+def test_large_corpora_get_an_approximate_index_that_finds_what_exact_search_finds(corpus, tmp_path, monkeypatch):
+    exact, _ = update(corpus, tmp_path / "exact", HashEmbedder())
+    assert exact.dense_kind == "exact"
+    monkeypatch.setattr("jmqa.index.EXACT_UP_TO", 4)
+    approx, _ = update(corpus, tmp_path / "idx", HashEmbedder())
+    assert approx.dense_kind == "ivf" and Index.load(tmp_path / "idx").dense_kind == "ivf"
+    q = HashEmbedder()
+    for query in QUERIES:
+        want = [i for i, _ in exact.search_dense(q.encode([query])[0], 5)]
+        got = [i for i, _ in approx.search_dense(q.encode([query])[0], 5)]
+        assert got[:1] == want[:1] and len(set(got) & set(want)) >= 4
+    (corpus / "kaiping.txt").unlink()  # an update reads the kept vectors back from the IVF index
+    embedder = CountingEmbedder()
+    index, _ = update(corpus, tmp_path / "idx", embedder)
+    assert embedder.texts == [] and index.dense.ntotal == len(index.chunks)
+    assert_same_as_full_build(index, corpus, tmp_path)
