@@ -218,3 +218,11 @@ def test_bad_questions_through_the_running_app_are_messages_not_tracebacks(hosti
             assert "jmqa-error" in text_of(chat[-1]) and "Traceback" not in text_of(chat[-1]), name
     # and the app still answers
     assert client.predict(SCRIPT_Q, [], "extractive", 5, api_name="/ask")["citations"]
+
+
+def test_a_huge_paste_is_echoed_short_and_refused(hostile_app):
+    from gradio_client import Client
+
+    url, _ = hostile_app
+    _, chat, _ = Client(url, verbose=False).predict("why " * 25_000, "extractive", 5, api_name="/chat")
+    assert len(text_of(chat[0])) <= 2_100 and "jmqa-error" in text_of(chat[-1])

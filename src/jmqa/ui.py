@@ -440,7 +440,8 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
         if not message:
             yield "", chat, gr.skip(), session
             return
-        chat.append({"role": "user", "content": esc(message)})
+        # a huge paste is refused below; echo only its start, so the chat state stays small
+        chat.append({"role": "user", "content": esc(_shorten(message, assistant.settings.max_question_chars + 1))})
         chat.append({"role": "assistant", "content": ""})
         for update in stream_chat(assistant, message, session["turns"], mode=mode, k=int(k)):
             chat[-1] = {"role": "assistant", "content": update.reply_html}
