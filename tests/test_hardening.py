@@ -83,7 +83,7 @@ def test_the_cli_exits_2_with_one_line_for_a_bad_question(tmp_path, question):
     # argv cannot carry NUL; a lone surrogate is how Python shows argv bytes that are not UTF-8
     arg = os.fsencode(question) if "\udcff" in question else question
     run = subprocess.run([sys.executable, "-m", "jmqa.cli", "ask", "--corpus", str(ROOT / "corpus"), "--index",
-                          str(tmp_path / "index"), arg], capture_output=True, text=True, timeout=120)
+                          str(tmp_path / "index"), arg], check=False, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2, run.stderr
     assert run.stderr.startswith("jmqa: ") and "Traceback" not in run.stderr
     assert not (tmp_path / "index").exists()  # refused before any model or index was touched
@@ -217,7 +217,7 @@ def test_serving_beyond_this_machine_without_a_login_is_refused(host, share):
 @pytest.mark.parametrize("args", [["--host", "0.0.0.0"], ["--share"]], ids=["public host", "share"])
 def test_serve_beyond_this_machine_without_auth_exits_2_before_loading(tmp_path, args):
     run = subprocess.run([sys.executable, "-m", "jmqa.cli", "serve", *args, "--index", str(tmp_path / "index")],
-                         capture_output=True, text=True, timeout=120)
+                         check=False, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "--auth" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "index").exists()
 
@@ -314,3 +314,11 @@ def test_instructions_inside_a_document_do_not_change_what_the_real_model_does(r
         assert "BANANA" not in c.quote and "France" not in c.quote
     mayor = qa.ask("Who is the mayor of Jiangmen?", mode="generative")
     assert mayor.abstained and "france" not in mayor.text.lower()
+
+
+@settings(max_examples=60, deadline=None)
+@given(question=st.one_of(st.text(max_size=200), ADVERSARIAL))
+def test_fuzz_the_chat_always_ends_with_an_answer_or_a_message(fake_assistant, question):
+    final = list(stream_chat(fake_assistant, question, [], mode="extractive"))[-1]
+    assert final.done and (final.answer is not None or "jmqa-error" in final.reply_html)
+    assert "<script" not in final.reply_html.lower() and "<img" not in final.reply_html.lower()

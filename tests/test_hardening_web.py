@@ -12,7 +12,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -116,6 +115,7 @@ def test_a_full_queue_answers_busy_try_again(tmp_path):
     from gradio_client import Client
 
     from jmqa.ui import serve
+
     from .test_web import free_port
 
     class Slow(Assistant):

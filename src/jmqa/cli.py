@@ -86,9 +86,7 @@ def format_answer(answer) -> str:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from .assistant import Assistant
-
-    from .assistant import validate_question
+    from .assistant import Assistant, validate_question
 
     question = " ".join(args.question)
     if not question.strip():
