@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .evaluate import SUMMARY, EvalRecord, Report
+from .evaluate import RECALL_KS, RETRIEVERS, SUMMARY, EvalRecord, Report
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,11 @@ DEFINITIONS = """\
   answer text without its `[n]` markers, or the empty string when the assistant abstained; for an
   unanswerable question only the empty prediction scores 1. The extractive answerer answers with whole
   source sentences, so its EM is near 0 and its F1 low even when it is right.
-- **Recall@k / MRR**: the rank of the first retrieved chunk that holds the gold support (a support sentence,
-  or a chunk of the gold passage), over answerable questions with gold support.
+- **Recall@k / MRR**: over every question with gold support (on SQuAD that includes the unanswerable ones:
+  each was written on a known passage). With gold passage ids the ranking is at passage level (the retrieved
+  chunks collapsed to their distinct passages, best first); with gold sentences, at chunk level (the first
+  chunk that holds a support sentence). In answer modes the ranking is the k chunks the answerer was given;
+  in retrieval mode dense, BM25 and hybrid (reciprocal rank fusion, as the assistant retrieves) are each ranked.
 - **Latency**: seconds per question for each stage the assistant reports (`retrieve_s`, `answer_s`,
   `generate_s`, `verify_s`, `total_s`), `wall_s` around the whole call and `ttft_s` to the first streamed piece.
 - **Accuracy vs coverage**: raising the abstention threshold on the answer's confidence answers fewer
@@ -86,6 +89,10 @@ def _fmt(v: Any, pct: bool = False) -> str:
     return str(v)
 
 
+def _secs(v: float | None) -> str:
+    return "–" if v is None else (f"{v:.2f}" if v >= 1 else f"{v:.4f}")
+
+
 def metric_rows(report: Report) -> list[tuple[str, str]]:
     m = report.metrics
     rows = []
@@ -97,9 +104,14 @@ def metric_rows(report: Report) -> list[tuple[str, str]]:
                        ("em_unanswerable", "EM unanswerable"), ("f1_unanswerable", "F1 unanswerable")):
         if key in m:
             rows.append((f"{label} (%)", _fmt(m[key], pct=True)))
-    for key in sorted(k for k in m if "recall@" in k or k.endswith("_mrr")):
-        rows.append((key.replace("_", " "), _fmt(m[key])))
     return rows
+
+
+def retrieval_rows(report: Report) -> list[list[str]]:
+    """One row per retriever: recall@1, @5, @10 and MRR ("–" where not measured)."""
+    m = report.metrics
+    return [[name] + [_fmt(m.get(f"{name}_recall@{k}")) for k in RECALL_KS] + [_fmt(m.get(f"{name}_mrr"))]
+            for name in RETRIEVERS if f"{name}_mrr" in m]
 
 
 def worst_failures(records: tuple[EvalRecord, ...], n: int = WORST) -> list[EvalRecord]:
@@ -125,13 +137,17 @@ def markdown(report: Report, chart: str | None) -> str:
                  f"{report.counts['unanswerable']} unanswerable), mode **{c.get('mode')}**, k = {c.get('k')}"
                  + (f", sample {c['sample']} (seed {c['seed']})" if c.get("sample") else "")
                  + (f", passages {c['passages']}" if c.get("passages") else "") + ".")
-    lines += ["", "| metric | value |", "| --- | ---: |"] + [f"| {a} | {b} |" for a, b in metric_rows(report)]
+    if metric_rows(report):
+        lines += ["", "| metric | value |", "| --- | ---: |"] + [f"| {a} | {b} |" for a, b in metric_rows(report)]
+    if retrieval_rows(report):
+        lines += ["", "## Retrieval", "", "| retriever | recall@1 | recall@5 | recall@10 | MRR |",
+                  "| --- | ---: | ---: | ---: | ---: |"] + ["| " + " | ".join(r) + " |" for r in retrieval_rows(report)]
     if report.by_category:
         lines += ["", "## By category", "", "| category | questions | correct | accuracy |", "| --- | ---: | ---: | ---: |"]
         lines += [f"| {cat} | {v['n']} | {v['correct']} | {_fmt(v['accuracy'])} |" for cat, v in report.by_category.items()]
     if report.latency:
         lines += ["", "## Latency (seconds per question)", "", "| stage | p50 | p95 | mean |", "| --- | ---: | ---: | ---: |"]
-        lines += [f"| {k} | {_fmt(v['p50'])} | {_fmt(v['p95'])} | {_fmt(v['mean'])} |" for k, v in report.latency.items()]
+        lines += [f"| {k} | {_secs(v['p50'])} | {_secs(v['p95'])} | {_secs(v['mean'])} |" for k, v in report.latency.items()]
     if chart:
         lines += ["", "## Accuracy vs coverage", "", f"![accuracy against coverage]({chart})"]
     worst = worst_failures(report.records)
@@ -157,10 +173,17 @@ def to_html(report: Report, chart: str | None) -> str:
         f"<p>{report.counts['questions']} questions ({report.counts['answerable']} answerable, "
         f"{report.counts['unanswerable']} unanswerable), mode <b>{e(str(c.get('mode')))}</b>, k = {e(str(c.get('k')))}"
         + (f", sample {c['sample']} (seed {c['seed']})" if c.get("sample") else "") + ".</p>",
-        "<table><tr><th>metric</th><th>value</th></tr>",
     ]
-    parts += [f"<tr><td>{e(a)}</td><td class='n'>{e(b)}</td></tr>" for a, b in metric_rows(report)]
-    parts.append("</table>")
+    if metric_rows(report):
+        parts.append("<table><tr><th>metric</th><th>value</th></tr>")
+        parts += [f"<tr><td>{e(a)}</td><td class='n'>{e(b)}</td></tr>" for a, b in metric_rows(report)]
+        parts.append("</table>")
+    if retrieval_rows(report):
+        parts.append("<h2>Retrieval</h2><table><tr><th>retriever</th><th>recall@1</th><th>recall@5</th>"
+                     "<th>recall@10</th><th>MRR</th></tr>")
+        parts += ["<tr><td>" + e(r[0]) + "</td>" + "".join(f"<td class='n'>{e(v)}</td>" for v in r[1:]) + "</tr>"
+                  for r in retrieval_rows(report)]
+        parts.append("</table>")
     if report.by_category:
         parts.append("<h2>By category</h2><table><tr><th>category</th><th>questions</th><th>correct</th><th>accuracy</th></tr>")
         parts += [f"<tr><td>{e(cat)}</td><td class='n'>{v['n']}</td><td class='n'>{v['correct']}</td>"
@@ -168,8 +191,8 @@ def to_html(report: Report, chart: str | None) -> str:
         parts.append("</table>")
     if report.latency:
         parts.append("<h2>Latency (seconds per question)</h2><table><tr><th>stage</th><th>p50</th><th>p95</th><th>mean</th></tr>")
-        parts += [f"<tr><td>{e(k)}</td><td class='n'>{_fmt(v['p50'])}</td><td class='n'>{_fmt(v['p95'])}</td>"
-                  f"<td class='n'>{_fmt(v['mean'])}</td></tr>" for k, v in report.latency.items()]
+        parts += [f"<tr><td>{e(k)}</td><td class='n'>{_secs(v['p50'])}</td><td class='n'>{_secs(v['p95'])}</td>"
+                  f"<td class='n'>{_secs(v['mean'])}</td></tr>" for k, v in report.latency.items()]
         parts.append("</table>")
     if chart:
         parts.append(f"<h2>Accuracy vs coverage</h2><img src='{e(chart)}' alt='accuracy against coverage' width='600'>")
