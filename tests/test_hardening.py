@@ -322,3 +322,13 @@ def test_fuzz_the_chat_always_ends_with_an_answer_or_a_message(fake_assistant, q
     final = list(stream_chat(fake_assistant, question, [], mode="extractive"))[-1]
     assert final.done and (final.answer is not None or "jmqa-error" in final.reply_html)
     assert "<script" not in final.reply_html.lower() and "<img" not in final.reply_html.lower()
+
+
+@pytest.mark.parametrize("kw", [{"history": 5}, {"history": "junk"}, {"history": [None]}, {"history": [[1, 2, 3]]},
+                                {"k": "5"}, {"k": 2.5}, {"k": True}, {"k": -1}, {"k": 10**9}, {"mode": "<script>"}],
+                         ids=lambda kw: repr(kw))
+def test_the_api_refuses_odd_parameters_as_bad_input(fake_assistant, kw):
+    from jmqa.ui import ask_json
+
+    with pytest.raises(BadInputError):
+        ask_json(fake_assistant, "What is Jiangmen known as?", kw.pop("history", []), **kw)

@@ -216,6 +216,11 @@ def test_bad_questions_through_the_running_app_are_messages_not_tracebacks(hosti
         _, chat, _ = client.predict(question, "extractive", 5, api_name="/chat")
         if question.strip():  # an empty message is ignored by the chat
             assert "jmqa-error" in text_of(chat[-1]) and "Traceback" not in text_of(chat[-1]), name
+    for history, mode, k in ((5, "extractive", 5), ("junk", "extractive", 5), ([], "<b>x</b>", 5),
+                             ([], "extractive", 10**9), ([], "extractive", -3)):
+        with pytest.raises(Exception) as info:  # AppError, or the client's own type check
+            client.predict(SCRIPT_Q, history, mode, k, api_name="/ask")
+        assert "Traceback" not in str(info.value)
     # and the app still answers
     assert client.predict(SCRIPT_Q, [], "extractive", 5, api_name="/ask")["citations"]
 

@@ -333,8 +333,10 @@ def ask_json(assistant: "Assistant", question: str, history: Any = None, mode: s
     `history` is a list of [question, answer] pairs or {"question", "answer"} dicts."""
     if mode is not None and mode not in MODES:
         raise BadInputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    if k is not None and not (1 <= k <= MAX_K):
-        raise BadInputError(f"k (passages to read) must be between 1 and {MAX_K}, not {k}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not (1 <= k <= MAX_K)):
+        raise BadInputError(f"k (passages to read) must be a whole number between 1 and {MAX_K}, not {k!r}")
+    if history is not None and not isinstance(history, (list, tuple)):
+        raise BadInputError(f"history must be a list of [question, answer] pairs, not {type(history).__name__}")
     fallback = None
     final: Answer | None = None
     for event in answer_events(assistant, question, history or [], mode=mode, k=k):
@@ -470,7 +472,7 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
         mode: auto | extractive | generative. k: passages to retrieve. Returns the answer as JSON:
         text (with [n] markers), citations (doc_id, title, start, end, quote, score), abstained, confidence."""
         try:
-            return ask_json(assistant, question, history, mode=mode, k=int(k) if k else None)
+            return ask_json(assistant, question, history, mode=mode, k=_whole(k) if k else None)
         except JmqaError as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
 
@@ -528,6 +530,14 @@ def theme() -> "gr.themes.Base":
     sans = ["system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
     mono = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
     return gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=sans, font_mono=mono)
+
+
+def _whole(k: Any) -> Any:
+    """k as sent by an API client ("5", 5.0) as an int; anything else is left for ask_json to refuse."""
+    try:
+        return int(k) if float(k) == int(float(k)) else k
+    except (TypeError, ValueError, OverflowError):
+        return k
 
 
 def _new_session() -> dict[str, Any]:
