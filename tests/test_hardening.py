@@ -332,3 +332,15 @@ def test_the_api_refuses_odd_parameters_as_bad_input(fake_assistant, kw):
 
     with pytest.raises(BadInputError):
         ask_json(fake_assistant, "What is Jiangmen known as?", kw.pop("history", []), **kw)
+
+
+@pytest.mark.slow
+def test_the_terminal_chat_answers_bad_lines_with_a_message_and_goes_on(tmp_path):
+    lines = b"what\x00is\n\xff\xfe caf\xe9 jiangmen?\n?!?\n" + "\u00a0\x1b[2J\n".encode() + b"What is Jiangmen known as?\n"
+    run = subprocess.run([sys.executable, "-m", "jmqa.cli", "chat", "--mode", "extractive", "--corpus",
+                          str(ROOT / "corpus"), "--index", str(tmp_path / "index")],
+                         input=lines, capture_output=True, timeout=300, check=False)
+    out, err = run.stdout.decode(errors="replace"), run.stderr.decode(errors="replace")
+    assert run.returncode == 0 and "Traceback" not in err
+    assert "binary data" in err and "not valid text" in err and "no words" in err
+    assert "Overseas Chinese" in out  # the good question after the bad ones is answered
