@@ -223,9 +223,8 @@ def test_serve_beyond_this_machine_without_auth_exits_2_before_loading(tmp_path,
 
 
 def test_the_default_host_is_loopback():
-    from jmqa.ui import DEFAULT_HOST, _is_loopback
-
     from jmqa.cli import build_parser
+    from jmqa.ui import DEFAULT_HOST, _is_loopback
 
     assert DEFAULT_HOST == "127.0.0.1" and _is_loopback(DEFAULT_HOST)
     args = build_parser().parse_args(["serve"])
