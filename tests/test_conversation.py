@@ -144,8 +144,6 @@ def test_followup_about_equipment_manufacturing_answers_in_context(assistant):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs the Assistant to answer resolve(...).question (wiring in assistant.py), "
-                                        "and evidence.has_answer_type counts the rank 'No. 1' as a number")
 def test_followup_how_many_people_answers_with_the_figure(assistant):
     answer = assistant.ask("How many people does that refer to?", history=[KNOWN_AS], mode="extractive")
     assert not answer.abstained, answer.text

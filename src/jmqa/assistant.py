@@ -13,7 +13,7 @@ from typing import Any
 
 from .answering import ExtractiveAnswerer, GenerativeAnswerer, TermStatistics, Thresholds
 from .config import Settings
-from .conversation import as_turns, retrieval_query
+from .conversation import as_turns, resolve
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import BadInputError, JmqaError, ModelUnavailableError
 from .index import CURRENT, Index, load_or_build
@@ -236,19 +236,21 @@ class Assistant:
         answerer = self._answerer(self._mode(mode))
         if needs_translation(q) and isinstance(answerer, GenerativeAnswerer):
             q = translate_question(answerer.llm, q)
-        query = retrieval_query(q, turns)
+        # a model rewrite of a follow-up only if the model is already loaded: rules come first
+        reading = resolve(q, turns, llm=self._llm)
+        question, query = reading.question, reading.query
         hits = self.retriever.search(query, k=k)
         t1 = time.perf_counter()
         if isinstance(answerer, GenerativeAnswerer):
             final: Answer | None = None
-            for item in answerer.stream(q, hits, query=query):
+            for item in answerer.stream(question, hits, query=query):
                 if isinstance(item, Answer):
                     final = item
                 else:
                     yield item
             assert final is not None
         else:
-            final = answerer.answer(q, hits, query=query)
+            final = answerer.answer(question, hits, query=query)
         t2 = time.perf_counter()
         timings = {"retrieve_s": round(t1 - t0, 4), **final.timings, "answer_s": round(t2 - t1, 4),
                    "total_s": round(t2 - t0, 4)}

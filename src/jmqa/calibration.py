@@ -87,14 +87,13 @@ def evidence_is_right(quotes: list[str], support: str | list[str] | None) -> boo
 
 def fit(assistant, rows: list[dict]) -> Calibration:
     """Fit the abstention model on gold rows (`question`, `history`, `answerable`, `support`)."""
-    from .conversation import as_turns, retrieval_query
+    from .conversation import resolve
 
     feats, correct, answerable = [], [], []
     for row in rows:
-        history = as_turns([(h["question"], h["answer"]) for h in row.get("history") or []])
-        query = retrieval_query(row["question"], history)
-        hits = assistant.retriever.search(query, k=assistant.settings.top_k)
-        ev = assistant.extractive.assess(row["question"], hits, query=query)
+        reading = resolve(row["question"], [(h["question"], h["answer"]) for h in row.get("history") or []])
+        hits = assistant.retriever.search(reading.query, k=assistant.settings.top_k)
+        ev = assistant.extractive.assess(reading.question, hits, query=reading.query)
         feats.append((ev.coverage, ev.dense) if ev.chosen else (0.0, 0.0))
         answerable.append(bool(row["answerable"]))
         correct.append(bool(row["answerable"]) and evidence_is_right([s.candidate.text for s in ev.chosen], row.get("support")))

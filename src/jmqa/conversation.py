@@ -106,7 +106,8 @@ def subject_of(turn: Turn) -> str:
         if len(words(answer)) <= SHORT_ANSWER_WORDS:
             phrase = _ANSWER_LEAD.sub("", answer).strip().rstrip(".!;:").strip()
             phrase = _LEADING_FUNCTION_WORD.sub(lambda m: (m.group(1) or "").lower(), phrase, count=1).strip()
-            if key_terms(phrase):
+            # a whole sentence ("The core industries are …") is no subject; its question's topic is
+            if key_terms(phrase) and not re.search(r"\b(is|are|was|were|has|have|had|will|can)\b", phrase, re.I):
                 return phrase
     return question_topic(turn.question)
 

@@ -90,7 +90,8 @@ def expected_answer_type(question: str) -> str | None:
 
 
 def has_answer_type(sentence: str, answer_type: str | None) -> bool:
-    s = sentence.lower()
+    # a rank ("No. 1 Hometown") names no quantity
+    s = re.sub(r"\bno\.\s*\d+", " ", sentence.lower())
     if answer_type == "number":
         return re.search(_NUMBER_WORDS, s) is not None
     if answer_type == "date":
