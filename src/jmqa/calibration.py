@@ -103,24 +103,3 @@ def fit(assistant, rows: list[dict]) -> Calibration:
     t = best_threshold(p, np.array(correct), np.array(answerable))
     return Calibration(float(w[0]), float(w[1]), float(b), t, fitted_on=f"{len(rows)} gold rows")
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m jmqa.calibration [GOLD.jsonl]`: refit and write calibration.json."""
-    import argparse
-
-    from .assistant import Assistant
-    from .config import PROJECT_ROOT
-
-    parser = argparse.ArgumentParser(prog="python -m jmqa.calibration", description=main.__doc__)
-    parser.add_argument("gold", nargs="?", type=Path, default=PROJECT_ROOT / "eval" / "jiangmen_qa.jsonl")
-    parser.add_argument("--out", type=Path, default=CALIBRATION_FILE)
-    args = parser.parse_args(argv)
-    rows = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines() if line.strip()]
-    cal = fit(Assistant.load(), rows)
-    args.out.write_text(json.dumps(cal.to_dict(), indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(cal.to_dict(), indent=2))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

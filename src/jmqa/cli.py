@@ -10,7 +10,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Settings
+from .config import PROJECT_ROOT, Settings
 from .errors import BadInputError, JmqaError
 
 log = logging.getLogger("jmqa")
@@ -205,6 +205,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Refit the abstention model on a gold set and write it where the answerers read it."""
+    from .assistant import Assistant
+    from .calibration import CALIBRATION_FILE, fit
+
+    rows = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines() if line.strip()]
+    calibration = fit(Assistant.load(settings=_settings(args)), rows)
+    out = args.out or CALIBRATION_FILE
+    out.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}:")
+    print(json.dumps(calibration.to_dict(), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jmqa", description="Grounded question answering over a folder of documents.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what jmqa is doing")
@@ -221,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=2.0, help="seconds between polls with --watch (default: 2)")
     p.add_argument("--polls", type=int, help=argparse.SUPPRESS)  # bounds --watch, for tests
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("calibrate", help="refit when to abstain, on a gold question set")
+    paths(p)
+    p.add_argument("gold", nargs="?", type=Path, default=PROJECT_ROOT / "eval" / "jiangmen_qa.jsonl", help="gold set (JSONL)")
+    p.add_argument("--out", type=Path, help="where to write the calibration (default: the package's calibration.json)")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("ask", help="ask one question")
     paths(p)
