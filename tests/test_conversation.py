@@ -2,10 +2,12 @@
 and a model rewrite only when the cheap rules find nothing to borrow."""
 
 import json
+import re
 
 import pytest
 
 from jmqa import BadInputError, ModelUnavailableError, Turn
+from jmqa.evidence import key_terms
 from jmqa.conversation import (
     as_turns,
     clean_rewrite,
@@ -76,9 +78,15 @@ def test_a_followup_is_prefixed_with_the_subject_it_points_back_to():
     assert r.query.startswith("What is Jiangmen known as?") and r.query.endswith("How many people does that refer to?")
 
 
-def test_a_leading_and_is_dropped_from_the_standalone_question():
+def test_a_follow_up_that_names_its_own_subject_keeps_its_words_and_borrows_only_for_retrieval():
     r = resolve("And which ones make up its equipment manufacturing?", [INDUSTRIES])
-    assert r.question == "Regarding Jiangmen's core industries: which ones make up its equipment manufacturing?"
+    assert r.question == "And which ones make up its equipment manufacturing?"
+    assert "core industries" in r.query
+
+
+def test_a_leading_and_is_dropped_from_the_standalone_question():
+    r = resolve("And how is that changing?", [INDUSTRIES])
+    assert r.question == "Regarding Jiangmen's core industries: how is that changing?"
 
 
 def test_history_accepts_pairs_dicts_and_turns_and_rejects_anything_else():
@@ -120,7 +128,11 @@ def test_an_unavailable_model_falls_back_to_the_cheap_resolution():
 def test_gold_followups_borrow_a_subject_from_their_history(row):
     r = resolve(row["question"], row["history"])
     assert r.method == "subject" and r.subject
-    assert r.question.startswith(f"Regarding {r.subject}: ")
+    assert row["history"][-1]["question"] in r.query
+    names_its_subject = len(key_terms(row["question"])) >= 2 and not re.search(
+        r"\b(it|that|this|they|them|those|these)\b", row["question"], re.IGNORECASE)
+    if not names_its_subject:
+        assert r.question.startswith(f"Regarding {r.subject}: ")
 
 
 # ---------------------------------------------------------------- with the real embedding model

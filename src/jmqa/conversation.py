@@ -118,9 +118,17 @@ def question_topic(question: str) -> str:
     return topic if key_terms(topic) else ""
 
 
+_BACK_REFERENCE = re.compile(r"\b(it|that|this|they|them|those|these|he|she|him|her)\b", re.IGNORECASE)
+
+
 def standalone_question(question: str, history: Sequence[Turn]) -> str:
-    """`question` made to stand alone: a follow-up is prefixed with the subject of the last turn."""
+    """`question` made to stand alone: a follow-up that names too little of its own ("How many people
+    does that refer to?") is prefixed with the subject of the last turn. One that names its subject
+    ("And which ones make up its equipment manufacturing?") stays as it is: the prefix would only pull
+    the evidence back to the last turn's topic; the retrieval query still carries the history."""
     if not is_followup(question, history):
+        return question
+    if len(key_terms(question)) >= 2 and not _BACK_REFERENCE.search(question):
         return question
     subject = subject_of(history[-1])
     if not subject:
