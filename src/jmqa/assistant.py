@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .answering import ExtractiveAnswerer, GenerativeAnswerer, TermStatistics, Thresholds
+from .calibration import Calibration
 from .config import Settings
 from .conversation import as_turns, resolve
 from .embedding import Embedder, SentenceTransformerEmbedder
@@ -20,6 +21,7 @@ from .index import CURRENT, Index, load_or_build
 from .ingest import load_corpus
 from .llm import LLM, load_llm
 from .multilingual import needs_translation, translate_question
+from .retrieval import Retriever
 from .types import Answer
 
 log = logging.getLogger(__name__)
@@ -72,10 +74,8 @@ class Assistant:
         self.settings = settings or Settings()
         self.index = index
         self.embedder = embedder
-        from .retrieval import Retriever
-
-        self.retriever = Retriever(index, embedder, candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
-        self.extractive = ExtractiveAnswerer(embedder, TermStatistics(index.chunks), thresholds)
+        self.retriever, self.extractive = self._reader(index, thresholds)
+        self._fallback_logged = False
         self._llm = llm
         self._llm_error: ModelUnavailableError | None = None
         self._llm_lock = threading.Lock()
@@ -114,17 +114,20 @@ class Assistant:
                 log.warning("the new index in %s was built with %s, not %s; keeping the current one",
                             index_dir, index.manifest.get("embedding_model"), self.embedder.model_id)
                 return False
-            from .retrieval import Retriever
-
             old = self.extractive
-            retriever = Retriever(index, self.embedder, candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
-            extractive = ExtractiveAnswerer(self.embedder, TermStatistics(index.chunks), old.thresholds, old.calibration)
+            retriever, extractive = self._reader(index, old.thresholds, old.calibration)
             extractive.word_vectors = old.word_vectors  # same embedder: the cached word vectors still hold
             self.index, self.retriever, self.extractive = index, retriever, extractive
             log.info("loaded the new index %s: %d documents, %d chunks", index.path, len(index.documents), len(index.chunks))
             return True
         finally:
             self._refresh_lock.release()
+
+    def _reader(self, index: Index, thresholds: Thresholds | None = None,
+                calibration: Calibration | None = None) -> tuple[Retriever, ExtractiveAnswerer]:
+        """The retriever over `index` and the answerer of its chunks: built together for load and refresh."""
+        retriever = Retriever(index, self.embedder, candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
+        return retriever, ExtractiveAnswerer(self.embedder, TermStatistics(index.chunks), thresholds, calibration)
 
     @classmethod
     def load(
@@ -206,7 +209,7 @@ class Assistant:
         except ModelUnavailableError as exc:
             if mode == "generative":
                 raise
-            if not getattr(self, "_fallback_logged", False):
+            if not self._fallback_logged:
                 log.warning("answer mode auto: no LLM (%s); answering extractively", exc)
                 self._fallback_logged = True
             return self.extractive
