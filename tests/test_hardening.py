@@ -278,7 +278,10 @@ def test_kill_9_during_a_rebuild_leaves_the_previous_index_loadable(tmp_path):
             assert proc.returncode == 0, proc.stderr.read()
             break
         after = Index.load(index_dir)  # checksums verified
-        assert (index_dir / "CURRENT").read_text() == snapshot, kills
+        if (index_dir / "CURRENT").read_text() != snapshot:
+            # killed after the atomic swap but before the process exited: the new index is whole
+            assert len(after.documents) == 151, kills
+            break
         assert [c.text for c in after.chunks] == [c.text for c in before.chunks]
     assert any(not finished for _, _, finished in kills), kills
     # and the next build over the leftovers works
