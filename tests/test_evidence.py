@@ -1,6 +1,16 @@
 import numpy as np
 
-from jmqa.evidence import coverage, expected_answer_type, has_answer_type, idf_weights, key_terms, stem, term_support
+from jmqa.evidence import (
+    coverage,
+    draws_conclusion,
+    expected_answer_type,
+    has_answer_type,
+    idf_weights,
+    is_why_question,
+    key_terms,
+    stem,
+    term_support,
+)
 
 
 def test_key_terms_drop_question_words_and_generic_verbs():
@@ -38,3 +48,21 @@ def test_coverage_weighs_rare_terms_more():
     cov = coverage({"jiangmen": 1.0, "mayor": 0.3}, weights, threshold=0.65)
     assert cov < 0.1
     assert coverage({}, {}, 0.5) == 1.0
+
+
+def test_a_question_for_the_top_one_needs_a_sentence_that_ranks():
+    assert expected_answer_type("Which country has the largest number of overseas Chinese?") == "superlative"
+    assert expected_answer_type("Which of those countries has the most of them?") == "superlative"
+    assert expected_answer_type("What is the biggest economic contributor to Jiangmen?") == "superlative"
+    # a quantifier, not a ranking
+    assert expected_answer_type("Where do most overseas Chinese live?") is None
+    assert has_answer_type("Secondary sector is the biggest economic contributor", "superlative")
+    assert not has_answer_type("dispersed in over a hundred countries and territories", "superlative")
+
+
+def test_a_why_question_looks_before_a_sentence_that_draws_a_conclusion():
+    assert is_why_question("Why is Jiangmen dubbed that?")
+    assert not is_why_question("What is Jiangmen dubbed as?")
+    assert draws_conclusion("Thus Jiangmen is dubbed as “China’s No. 1 Hometown of Overseas Chinese”.")
+    assert draws_conclusion("As a result, exports grew.")
+    assert not draws_conclusion("Jiangmen is one of the core cities of the western Pearl River Delta region.")

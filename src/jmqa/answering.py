@@ -18,9 +18,11 @@ from .evidence import (
     Candidate,
     candidate_sentences,
     coverage,
+    draws_conclusion,
     expected_answer_type,
     has_answer_type,
     idf_weights,
+    is_why_question,
     key_terms,
     stem,
     term_support,
@@ -146,6 +148,11 @@ class ExtractiveAnswerer:
             second = typed[1]
             if second.score >= th.second_sentence * best.score and second.candidate.doc_id == best.candidate.doc_id:
                 chosen.append(second)
+        if is_why_question(question) and draws_conclusion(best.candidate.text):
+            # "Why is X dubbed Y?" -> "Thus X is dubbed Y" names the claim; the sentence before it, the reason
+            reason = preceding(best, scored)
+            if reason is not None and reason not in chosen:
+                chosen.append(reason)
         chosen.sort(key=lambda s: (s.candidate.doc_id, s.candidate.start))
         return Evidence(
             ranked=tuple(typed),
@@ -176,6 +183,13 @@ class ExtractiveAnswerer:
         text = " ".join(f"{c.quote} [{i}]" for i, c in enumerate(citations, start=1))
         return Answer(text=text, citations=citations, abstained=False, confidence=round(p, 4),
                       mode=self.mode, query=query, hits=tuple(hits))
+
+
+def preceding(sentence: Scored, scored: Sequence[Scored]) -> Scored | None:
+    """The candidate sentence just before `sentence` in its document, if it was retrieved."""
+    before = [s for s in scored if s.candidate.doc_id == sentence.candidate.doc_id
+              and s.candidate.end <= sentence.candidate.start]
+    return max(before, key=lambda s: s.candidate.end, default=None)
 
 
 def abstain(*, query: str, hits: Sequence[Hit], confidence: float, mode: str = "extractive") -> Answer:

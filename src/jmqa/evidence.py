@@ -76,8 +76,13 @@ _QUANTITY_NOUNS = {"population", "gdp", "area", "percentage", "percent", "share"
                    "budget", "cost", "price", "height", "temperature", "income", "salary", "age", "value", "size"}
 
 
+# "the most", "the largest": a question that asks which one ranks first needs a sentence that ranks
+_SUPERLATIVE = (r"\b(most|least|best|worst|largest|biggest|greatest|highest|lowest|smallest|fewest|"
+                r"oldest|newest|longest|richest|busiest|fastest)\b")
+
+
 def expected_answer_type(question: str) -> str | None:
-    """'number', 'date' or None (any). Typed questions need a sentence that can hold such an answer."""
+    """'number', 'date', 'superlative' or None (any). Typed questions need a sentence that can hold such an answer."""
     q = question.lower()
     if re.search(r"\b(when|what year|which year|what date|which century|what century|how long ago|since when)\b", q):
         return "date"
@@ -86,6 +91,9 @@ def expected_answer_type(question: str) -> str | None:
     quantity = "|".join(sorted(_QUANTITY_NOUNS))
     if re.search(rf"^\s*(what|which)( is| was| are| were)? (the )?([\w\-]+(’s|'s) )?(total |annual |current )?({quantity})\b", q):
         return "number"
+    # "Which country has the most …", "What is the biggest …" (not "most of them" or "at most": no article before it)
+    if re.search(rf"\b(the|its|their)\s+{_SUPERLATIVE}\b", q):
+        return "superlative"
     return None
 
 
@@ -96,7 +104,21 @@ def has_answer_type(sentence: str, answer_type: str | None) -> bool:
         return re.search(_NUMBER_WORDS, s) is not None
     if answer_type == "date":
         return re.search(_DATE_WORDS, s) is not None
+    if answer_type == "superlative":
+        return re.search(_SUPERLATIVE, s) is not None
     return True
+
+
+# "Thus X is dubbed …": a sentence that draws a conclusion; the reason is in the sentence before it
+_CONSEQUENCE = re.compile(r"^\s*(thus|therefore|hence|consequently|as a result|for this reason|that is why|so)\b", re.I)
+
+
+def is_why_question(question: str) -> bool:
+    return re.search(r"\b(why|how come|for what reason|what is the reason|what are the reasons)\b", question, re.I) is not None
+
+
+def draws_conclusion(sentence: str) -> bool:
+    return _CONSEQUENCE.match(sentence) is not None
 
 
 # ---------------------------------------------------------------- candidate sentences
