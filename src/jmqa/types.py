@@ -40,7 +40,9 @@ class Chunk:
     context: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # flat fields: a plain dict is ~10x faster than asdict's deep copy (100k chunks per index save)
+        return {"chunk_id": self.chunk_id, "doc_id": self.doc_id, "title": self.title, "text": self.text,
+                "start": self.start, "end": self.end, "context": self.context}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Chunk:
