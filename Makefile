@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test index clean chromium
+.PHONY: setup run test index bench clean chromium
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ run: setup
 
 index: setup
 	$(BIN)/jmqa index
+
+# every issue #6 benchmark (~25 min on 2 cores): out/bench/results.md (docs/benchmarks.md explains it)
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
 
 test: setup chromium
 	$(BIN)/python -m pytest -q

@@ -10,7 +10,8 @@ one at a time, as the assistant searches), recall@10 of each approximate index a
 and the bytes per chunk of each index (serialised size / chunks, the vectors included).
 
     python benchmarks/retrieval_scale.py --sizes 1000 10000 100000 --threads 1
-    python benchmarks/retrieval_scale.py --sizes 1000000 --no-hnsw   # HNSW's build is too slow here
+    python benchmarks/retrieval_scale.py --sizes 1000000 --no-hnsw   # HNSW's build is slow here
+    python benchmarks/retrieval_scale.py --sizes 1000000 --no-ivf --ef-search 64 128 256   # HNSW at 1M alone
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def bytes_per_chunk(index, n: int) -> float:
 
 
 def run(n: int, n_queries: int, m: int, ef_construction: int, ef_search: list[int], *, hnsw_too: bool = True,
-        nprobes: tuple[int, ...] = (8, 16, 32, 64, 128)) -> dict:
+        nprobes: tuple[int, ...] = (8, 16, 32, 64, 128), ivf_too: bool = True) -> dict:
     import faiss
 
     data, queries = synthetic(n, n_queries)
@@ -75,7 +76,7 @@ def run(n: int, n_queries: int, m: int, ef_construction: int, ef_search: list[in
     row["flat_bytes_per_chunk"] = round(bytes_per_chunk(flat, n))
     del flat
 
-    if n >= 10_000:  # IVF: k-means cells (sqrt(n) of them), trained on a sample; search visits nprobe cells
+    if n >= 10_000 and ivf_too:  # IVF: k-means cells (sqrt(n) of them), trained on a sample; search visits nprobe cells
         nlist = int(np.sqrt(n))
         t = time.perf_counter()
         ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(DIM), DIM, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -84,7 +85,10 @@ def run(n: int, n_queries: int, m: int, ef_construction: int, ef_search: list[in
         row["ivf_nlist"], row["ivf_build_s"] = nlist, round(time.perf_counter() - t, 2)
         row["ivf_bytes_per_chunk"] = round(bytes_per_chunk(ivf, n))
         row["ivf"] = []
-        for nprobe in nprobes:
+        from jmqa.index import IVF_PROBE_SHARE  # the share of cells jmqa's own IVF index visits
+
+        row["ivf_jmqa_nprobe"] = min(nlist, max(16, round(IVF_PROBE_SHARE * nlist)))
+        for nprobe in sorted({*nprobes, row["ivf_jmqa_nprobe"]}):
             ivf.nprobe = nprobe
             approx, times = latencies(ivf, queries)
             row["ivf"].append({
@@ -126,13 +130,14 @@ def main() -> None:
     ap.add_argument("--ef-search", type=int, nargs="+", default=[16, 32, 64, 128, 256])
     ap.add_argument("--nprobe", type=int, nargs="+", default=[8, 16, 32, 64, 128], help="IVF cells visited")
     ap.add_argument("--no-hnsw", action="store_true", help="exact and IVF only")
+    ap.add_argument("--no-ivf", action="store_true", help="exact and HNSW only")
     args = ap.parse_args()
     import faiss
 
     faiss.omp_set_num_threads(args.threads)
     for n in args.sizes:
         print(json.dumps(run(n, args.queries, args.m, args.ef_construction, args.ef_search,
-                             hnsw_too=not args.no_hnsw, nprobes=tuple(args.nprobe))), flush=True)
+                             hnsw_too=not args.no_hnsw, nprobes=tuple(args.nprobe), ivf_too=not args.no_ivf)), flush=True)
 
 
 if __name__ == "__main__":
