@@ -8,8 +8,10 @@ from jmqa.evidence import (
     idf_weights,
     is_why_question,
     key_terms,
+    names_and_numbers,
     stem,
     term_support,
+    unnamed,
 )
 
 
@@ -66,3 +68,19 @@ def test_a_why_question_looks_before_a_sentence_that_draws_a_conclusion():
     assert draws_conclusion("Thus Jiangmen is dubbed as “China’s No. 1 Hometown of Overseas Chinese”.")
     assert draws_conclusion("As a result, exports grew.")
     assert not draws_conclusion("Jiangmen is one of the core cities of the western Pearl River Delta region.")
+
+
+def test_names_and_numbers_of_a_question_are_its_capitalised_words_and_numbers_not_its_first_word():
+    assert names_and_numbers("Besides ships, which vehicles does Jiangmen's sector make in 2020?") == ["Jiangmen", "2020"]
+    assert names_and_numbers("What is the capital of France? Online selling grew by 10,000.") == ["France", "10,000"]
+    assert names_and_numbers("what are the core industries?") == []
+
+
+def test_a_name_the_passage_never_mentions_is_unnamed_however_close_in_meaning():
+    passage = "The Normans conquered England in 1066. The British exploited India; Céloron led 10,000 men."
+    assert unnamed("When did the Normans conquer Scotland?", passage) == ["Scotland"]
+    assert unnamed("Did the Normans conquer England in 1067?", passage) == ["1067"]
+    # forms, accents, separators and a one-letter misspelling still name the same thing
+    assert unnamed("Who did Britain exploit in India?", passage) == []
+    assert unnamed("Who was on Celeron's expedition with 10000 men?", passage) == []
+    assert unnamed("What did the Normanns conquer?", passage) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -26,6 +27,7 @@ from .evidence import (
     key_terms,
     stem,
     term_support,
+    unnamed,
     words,
 )
 from .types import Answer, Chunk, Citation, Hit
@@ -66,21 +68,26 @@ class TermStatistics:
 
 
 class VectorCache:
-    """Embeddings of short strings (words), computed once per process."""
+    """Embeddings of strings (words, source sentences), computed once per process; safe across threads."""
 
     def __init__(self, embedder: Embedder, max_size: int = 200_000):
         self.embedder = embedder
         self.max_size = max_size
         self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
 
     def get(self, items: Sequence[str]) -> dict[str, np.ndarray]:
-        missing = sorted({w for w in items if w not in self._vectors})
+        with self._lock:
+            known = dict(self._vectors)
+        missing = sorted({w for w in items if w not in known})
         if missing:
-            if len(self._vectors) + len(missing) > self.max_size:
-                self._vectors.clear()
-            for w, v in zip(missing, self.embedder.encode(missing)):
-                self._vectors[w] = v
-        return {w: self._vectors[w] for w in items if w in self._vectors}
+            fresh = dict(zip(missing, self.embedder.encode(missing)))
+            known.update(fresh)
+            with self._lock:
+                if len(self._vectors) + len(fresh) > self.max_size:
+                    self._vectors.clear()
+                self._vectors.update(fresh)
+        return {w: known[w] for w in items if w in known}
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,7 @@ class ExtractiveAnswerer:
         self.thresholds = thresholds or Thresholds()
         self.calibration = calibration or load_calibration()
         self.word_vectors = VectorCache(embedder)
+        self.sentence_vectors = VectorCache(embedder, max_size=50_000)
 
     def assess(self, question: str, hits: Sequence[Hit], *, query: str | None = None) -> Evidence:
         """Score every sentence of the hits against the question and pick the ones to cite."""
@@ -125,8 +133,9 @@ class ExtractiveAnswerer:
             return Evidence((), (), 0.0, 0.0, reason="nothing retrieved")
         terms = key_terms(question)
         answer_type = expected_answer_type(question)
-        vectors = self.embedder.encode([query or question] + [c.text for c in candidates])
-        qv, sv = vectors[0], vectors[1:]
+        qv = self.embedder.encode([query or question])[0]
+        sentence_vectors = self.sentence_vectors.get([c.text for c in candidates])  # embedded once per process
+        sv = [sentence_vectors[c.text] for c in candidates]
         vocab = set(terms)
         for c in candidates:
             vocab.update(words(c.context))
@@ -141,6 +150,13 @@ class ExtractiveAnswerer:
         typed = sorted((s for s in scored if has_answer_type(s.candidate.text, answer_type)), key=lambda s: -s.score)
         if not typed:
             return Evidence((), (), 0.0, 0.0, reason=f"no {answer_type} in the passages")
+        # the names and numbers the question asks about must be in the answer's document (among the hits)
+        absent = {doc: unnamed(question, text) for doc, text in document_texts(hits).items()}
+        typed = [s for s in typed if not absent.get(s.candidate.doc_id)]
+        if not typed:
+            missing = sorted({n for names in absent.values() for n in names})
+            return Evidence((), (), 0.0, 0.0, missing_terms=tuple(missing),
+                            reason=f"no passage names {', '.join(missing)}")
         best = typed[0]
         supports = {t: term_support(t, words(best.candidate.context), wv) for t in terms}
         chosen = [best]
@@ -183,6 +199,14 @@ class ExtractiveAnswerer:
         text = " ".join(f"{c.quote} [{i}]" for i, c in enumerate(citations, start=1))
         return Answer(text=text, citations=citations, abstained=False, confidence=round(p, 4),
                       mode=self.mode, query=query, hits=tuple(hits))
+
+
+def document_texts(hits: Sequence[Hit]) -> dict[str, str]:
+    """The retrieved text of each document: its chunks among the hits, with titles and headings."""
+    out: dict[str, list[str]] = {}
+    for h in hits:
+        out.setdefault(h.chunk.doc_id, []).extend(p for p in (h.chunk.title, h.chunk.context, h.chunk.text) if p)
+    return {doc: " ".join(parts) for doc, parts in out.items()}
 
 
 def preceding(sentence: Scored, scored: Sequence[Scored]) -> Scored | None:
@@ -265,8 +289,9 @@ class GenerativeAnswerer:
         sources = self.sources(evidence)
         sentences = answer_sentences(draft)
         if sentences:
-            vectors = self.extractive.embedder.encode([s for s, _ in sentences] + [c.text for c in sources])
-            sv, cv = vectors[: len(sentences)], vectors[len(sentences) :]
+            sv = self.extractive.embedder.encode([s for s, _ in sentences])
+            known = self.extractive.sentence_vectors.get([c.text for c in sources])
+            cv = np.asarray([known[c.text] for c in sources])
             checks = [check_sentence(s, v, [c.text for c in sources], cv, question=question)
                       for (s, _), v in zip(sentences, sv)]
             for c in checks:

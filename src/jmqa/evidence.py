@@ -5,8 +5,11 @@ All functions here are pure (vectors are passed in), so each rule has a small te
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -119,6 +122,59 @@ def is_why_question(question: str) -> bool:
 
 def draws_conclusion(sentence: str) -> bool:
     return _CONSEQUENCE.match(sentence) is not None
+
+
+# ---------------------------------------------------------------- names and numbers
+
+# A capitalised word inside the question (a name: "Scotland", "Kaiping") or a number ("1562", "10,000")
+_NAME_OR_NUMBER = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)*\b|\b\d[\d,]*(?:\.\d+)?\b")
+_FOLDED_WORD = re.compile(r"[a-z]+|\d+(?:\.\d+)?")
+
+
+def _fold(text: str) -> str:
+    """Lower case, accents dropped ("Céloron" -> "celoron"), thousands separators dropped ("10,000" -> "10000")."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    return re.sub(r"(?<=\d),(?=\d{3})", "", text)
+
+
+def names_and_numbers(question: str) -> list[str]:
+    """The names and numbers a question asks about, which a passage that answers it must contain
+    exactly: capitalised words that are not function or question words, and numbers."""
+    out = []
+    for m in _NAME_OR_NUMBER.finditer(question):
+        token = m.group(0)
+        starts_sentence = re.search(r"(^|[.!?:;\"“(]\s*)$", question[: m.start()]) is not None
+        if token.lower() in STOPWORDS or token in out or (starts_sentence and not token[0].isdigit()):
+            continue  # a capital that starts a sentence ("Besides …", "Factories …") marks no name
+        out.append(token)
+    return out
+
+
+def mentions(name: str, text_words: set[str]) -> bool:
+    """Whether the text names `name`: the same word, a form of it ("Britain" ~ "British", "Italian" ~
+    "Italy"), or a spelling one letter away ("Hatmanis" ~ "Hartmanis"). Numbers must be the same."""
+    n = _fold(name)
+    if n in text_words:
+        return True
+    if n[0].isdigit():
+        return False
+    for w in text_words:
+        if w[0].isdigit() or abs(len(w) - len(n)) > 3:
+            continue
+        prefix = len(os.path.commonprefix([n, w]))
+        if prefix >= 4 and prefix >= 0.5 * max(len(n), len(w)):
+            return True
+        if len(n) >= 6 and difflib.SequenceMatcher(None, n, w).ratio() >= 0.85:
+            return True
+    return False
+
+
+def unnamed(question: str, text: str) -> list[str]:
+    """The names and numbers of the question that `text` does not contain. A question about
+    "Scotland" is not answered by a passage about England, however close their embeddings are."""
+    text_words = set(_FOLDED_WORD.findall(_fold(text)))
+    return [t for t in names_and_numbers(question) if not mentions(t, text_words)]
 
 
 # ---------------------------------------------------------------- candidate sentences
