@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -97,6 +98,20 @@ def run(n: int, n_queries: int, m: int, ef_construction: int, ef_search: list[in
                 "p50_ms": round(float(np.percentile(times, 50)), 3),
                 "p95_ms": round(float(np.percentile(times, 95)), 3),
             })
+        from jmqa.index import PARALLEL_SEARCH_FROM
+
+        if n >= PARALLEL_SEARCH_FROM:  # as jmqa searches it: its nprobe, one query over every thread
+            threads = faiss.omp_get_max_threads()
+            faiss.omp_set_num_threads(os.cpu_count() or 1)
+            ivf.nprobe, ivf.parallel_mode = row["ivf_jmqa_nprobe"], 1
+            approx, times = latencies(ivf, queries)
+            row["ivf_jmqa_parallel"] = {
+                "nprobe": ivf.nprobe, "threads": os.cpu_count(),
+                "recall_at_10": round(recall_at_k(exact, approx), 4),
+                "p50_ms": round(float(np.percentile(times, 50)), 3),
+                "p95_ms": round(float(np.percentile(times, 95)), 3),
+            }
+            faiss.omp_set_num_threads(threads)
         del ivf
     if not hnsw_too:
         return row

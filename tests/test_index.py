@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from jmqa.errors import IndexCorruptedError, IndexNotFoundError
@@ -108,3 +109,24 @@ def test_manifest_is_plain_json_with_checksums(corpus_copy, tmp_path, fake_embed
     manifest = json.loads((index.path / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format_version"] == 2
     assert {"dense.faiss", "chunks.jsonl", "documents.jsonl"} <= set(manifest["checksums"])
+
+
+def test_a_large_ivf_index_searches_one_query_on_every_thread_and_finds_what_exact_search_finds(monkeypatch):
+    import faiss
+
+    from jmqa.index import dense_index, search_in_parallel
+
+    monkeypatch.setattr("jmqa.index.PARALLEL_SEARCH_FROM", 2000)
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((3000, 32)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = np.arange(3000, dtype=np.int64) + 7
+    approx, exact = dense_index(vectors, ids, exact_up_to=1000), dense_index(vectors, ids)
+    assert faiss.downcast_index(approx.index).parallel_mode == 1  # not stored in the file: set again on load
+    reloaded = search_in_parallel(faiss.deserialize_index(faiss.serialize_index(approx)))
+    assert faiss.downcast_index(reloaded.index).parallel_mode == 1
+    queries = vectors[:20] + 0.05 * rng.standard_normal((20, 32)).astype(np.float32)
+    _, got = reloaded.search(queries, 10)
+    _, want = exact.search(queries, 10)
+    assert (got[:, 0] == want[:, 0]).all()
+    assert np.mean([len(set(g) & set(w)) / 10 for g, w in zip(got, want)]) >= 0.9
