@@ -52,6 +52,8 @@ def assert_same_as_full_build(index, corpus, tmp_path):
         assert index.search_lexical(query, 10) == full.search_lexical(query, 10)
     reloaded = Index.load(tmp_path / "idx")
     assert reloaded.chunks == full.chunks and reloaded.ids == index.ids
+    # the idf counts were updated with the chunks, and stored: loading does not count them again
+    assert index.term_counts == full.term_counts and reloaded._term_counts == full.term_counts
 
 
 def test_unchanged_corpus_embeds_nothing(corpus, tmp_path):

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -18,6 +18,7 @@ from .llm import LLM
 from .evidence import (
     Candidate,
     candidate_sentences,
+    chunk_terms,
     coverage,
     draws_conclusion,
     expected_answer_type,
@@ -25,7 +26,6 @@ from .evidence import (
     idf_weights,
     is_why_question,
     key_terms,
-    stem,
     term_support,
     unnamed,
     words,
@@ -54,14 +54,18 @@ class Scored:
 
 
 class TermStatistics:
-    """Chunk frequency of each stem, for idf weights of question terms."""
+    """Chunk frequency of each stem, for idf weights of question terms (the index keeps the counts)."""
 
-    def __init__(self, chunks: Sequence[Chunk]):
+    def __init__(self, doc_freq: Mapping[str, int], n_chunks: int):
+        self.doc_freq = doc_freq
+        self.n_chunks = n_chunks
+
+    @classmethod
+    def of_chunks(cls, chunks: Sequence[Chunk]) -> TermStatistics:
         df: Counter[str] = Counter()
         for c in chunks:
-            df.update({stem(w) for w in words(" ".join((c.title, c.context, c.text)))})
-        self.doc_freq = dict(df)
-        self.n_chunks = len(chunks)
+            df.update(chunk_terms(c))
+        return cls(dict(df), len(chunks))
 
     def weights(self, terms: list[str]) -> dict[str, float]:
         return idf_weights(terms, self.doc_freq, self.n_chunks)

@@ -127,7 +127,8 @@ class Assistant:
                 calibration: Calibration | None = None) -> tuple[Retriever, ExtractiveAnswerer]:
         """The retriever over `index` and the answerer of its chunks: built together for load and refresh."""
         retriever = Retriever(index, self.embedder, candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
-        return retriever, ExtractiveAnswerer(self.embedder, TermStatistics(index.chunks), thresholds, calibration)
+        stats = TermStatistics(index.term_counts, len(index.chunks))
+        return retriever, ExtractiveAnswerer(self.embedder, stats, thresholds, calibration)
 
     @classmethod
     def load(

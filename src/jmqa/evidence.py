@@ -6,6 +6,7 @@ All functions here are pure (vectors are passed in), so each rule has a small te
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import os
 import re
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .chunking import split_sentences
-from .types import Hit
+from .types import Chunk, Hit
 
 # Words that carry no subject of their own in a question: function words, question words and
 # verbs that every question can use ("What does Jiangmen plan to become?").
@@ -45,6 +46,7 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
+@functools.lru_cache(maxsize=1 << 18)  # pure, and called for every word of every chunk at load
 def stem(word: str) -> str:
     """A light English stemmer: enough to match industry/industries, manufacture/manufacturing."""
     w = word.lower()
@@ -53,6 +55,11 @@ def stem(word: str) -> str:
         if w.endswith(suffix) and len(w) - len(suffix) >= 4:
             return w[: -len(suffix)] + repl
     return w
+
+
+def chunk_terms(chunk: Chunk) -> set[str]:
+    """The stems a chunk speaks about (title and heading included): what term statistics count."""
+    return {stem(w) for w in set(words(" ".join((chunk.title, chunk.context, chunk.text))))}
 
 
 def key_terms(question: str) -> list[str]:

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 from .chunking import chunk, embedding_text
 from .embedding import Embedder
 from .errors import IndexCorruptedError, IndexNotFoundError
+from .evidence import chunk_terms
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ _CHUNKS = "chunks.jsonl"
 _DOCUMENTS = "documents.jsonl"
 _LEXICAL = "lexical"
 _MANIFEST = "manifest.json"
+_TERMS = "terms.json"
 REBUILD_HINT = "rebuild it with: jmqa index --rebuild"
 # Exact search up to this many chunks; above it, IVF (docs/benchmarks.md, "Dense retrieval at scale":
 # exact p95 is 16-19 ms at 100k chunks on 2 busy cores and 115-150 ms at 1M).
@@ -160,11 +163,20 @@ class Index:
     path: Path | None = None
     ids: list[int] = field(default_factory=list)
     changes: IndexChanges = field(default_factory=IndexChanges)
+    _term_counts: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.ids:  # an index without stable ids (format 1): FAISS ids are positions
             self.ids = list(range(len(self.chunks)))
         self._position = {cid: i for i, cid in enumerate(self.ids)}
+
+    @property
+    def term_counts(self) -> dict[str, int]:
+        """How many chunks use each stem (for idf weights): kept in the snapshot, updated with the chunks,
+        counted here only for a snapshot written before it was kept (~15 s at 100k chunks)."""
+        if self._term_counts is None:
+            self._term_counts = count_terms(self.chunks)
+        return self._term_counts
 
     @classmethod
     def build(
@@ -216,6 +228,12 @@ class Index:
         if kept and previous is not None:
             vectors[kept] = previous.dense.reconstruct_batch(np.asarray([ids[i] for i in kept], dtype=np.int64))
         dense = dense_index(vectors, np.asarray(ids, dtype=np.int64))
+        if previous is not None and previous._term_counts is not None:  # the counts change with the chunks
+            kept_ids = set(ids)
+            dropped = [c for cid, c in zip(previous.ids, previous.chunks) if cid not in kept_ids]
+            term_counts = update_counts(previous._term_counts, removed=dropped, added=[chunks[i] for i in fresh])
+        else:
+            term_counts = count_terms(chunks)
         manifest = {
             "format_version": FORMAT_VERSION,
             "embedding_model": embedder.model_id,
@@ -234,6 +252,7 @@ class Index:
             manifest=manifest,
             ids=ids,
             changes=IndexChanges(changes.added, changes.updated, changes.removed, changes.unchanged, len(fresh)),
+            _term_counts=term_counts,
         )
 
     @property
@@ -272,6 +291,7 @@ class Index:
             _write_jsonl(tmp / _CHUNKS, ({"id": cid, **c.to_dict()} for cid, c in zip(self.ids, self.chunks)))
             _write_jsonl(tmp / _DOCUMENTS, (d.to_dict() for d in self.documents.values()))
             self.lexical.save(tmp / _LEXICAL)
+            (tmp / _TERMS).write_text(json.dumps(self.term_counts, ensure_ascii=False), encoding="utf-8")
             manifest = dict(self.manifest, checksums=_checksums(tmp))
             (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
             _fsync_tree(tmp)
@@ -299,6 +319,7 @@ class Index:
             documents = {d["doc_id"]: Document.from_dict(d) for d in _read_jsonl(folder / _DOCUMENTS)}
             dense = search_in_parallel(faiss.read_index(str(folder / _DENSE)))
             lexical = LexicalIndex.load(folder / _LEXICAL)
+            term_counts = json.loads((folder / _TERMS).read_text(encoding="utf-8")) if (folder / _TERMS).is_file() else None
         except Exception as exc:  # noqa: BLE001 - any unreadable part means a corrupted index
             raise IndexCorruptedError(f"index at {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
         if dense.ntotal != len(chunks) or manifest.get("n_chunks") != len(chunks):
@@ -306,7 +327,23 @@ class Index:
                 f"index at {folder} is inconsistent ({dense.ntotal} vectors, {len(chunks)} chunks); {REBUILD_HINT}"
             )
         return cls(chunks=chunks, documents=documents, dense=dense, lexical=lexical, manifest=manifest, path=folder,
-                   ids=ids, changes=IndexChanges(unchanged=tuple(sorted(manifest.get("documents", {})))))
+                   ids=ids, changes=IndexChanges(unchanged=tuple(sorted(manifest.get("documents", {})))),
+                   _term_counts=term_counts)
+
+
+def count_terms(chunks: list[Chunk]) -> dict[str, int]:
+    """{stem: number of chunks that use it}."""
+    return update_counts({}, removed=[], added=chunks)
+
+
+def update_counts(counts: dict[str, int], *, removed: list[Chunk], added: list[Chunk]) -> dict[str, int]:
+    """Term counts after `removed` chunks leave and `added` ones come: chunk frequencies add up."""
+    out = Counter(counts)
+    for c in removed:
+        out.subtract(chunk_terms(c))
+    for c in added:
+        out.update(chunk_terms(c))
+    return {t: n for t, n in out.items() if n > 0}
 
 
 def dense_index(vectors: np.ndarray, ids: np.ndarray, *, exact_up_to: int | None = None) -> Any:
