@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -13,12 +12,9 @@ import numpy as np
 
 from .calibration import Calibration, load_calibration
 from .embedding import Embedder
-from .grounding import answer_sentences, check_sentence, cite
-from .llm import LLM
 from .evidence import (
     Candidate,
     candidate_sentences,
-    chunk_terms,
     coverage,
     draws_conclusion,
     expected_answer_type,
@@ -30,7 +26,9 @@ from .evidence import (
     unnamed,
     words,
 )
-from .types import Answer, Chunk, Citation, Hit
+from .grounding import answer_sentences, check_sentence, cite
+from .llm import LLM
+from .types import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +58,6 @@ class TermStatistics:
         self.doc_freq = doc_freq
         self.n_chunks = n_chunks
 
-    @classmethod
-    def of_chunks(cls, chunks: Sequence[Chunk]) -> TermStatistics:
-        df: Counter[str] = Counter()
-        for c in chunks:
-            df.update(chunk_terms(c))
-        return cls(dict(df), len(chunks))
-
     def weights(self, terms: list[str]) -> dict[str, float]:
         return idf_weights(terms, self.doc_freq, self.n_chunks)
 
@@ -81,8 +72,8 @@ class VectorCache:
         self._lock = threading.Lock()
 
     def get(self, items: Sequence[str]) -> dict[str, np.ndarray]:
-        with self._lock:
-            known = dict(self._vectors)
+        with self._lock:  # only the items asked for: the cache holds up to max_size vectors
+            known = {w: self._vectors[w] for w in items if w in self._vectors}
         missing = sorted({w for w in items if w not in known})
         if missing:
             fresh = dict(zip(missing, self.embedder.encode(missing)))

@@ -120,11 +120,11 @@ def has_answer_type(sentence: str, answer_type: str | None) -> bool:
 
 
 # "Thus X is dubbed …": a sentence that draws a conclusion; the reason is in the sentence before it
-_CONSEQUENCE = re.compile(r"^\s*(thus|therefore|hence|consequently|as a result|for this reason|that is why|so)\b", re.I)
+_CONSEQUENCE = re.compile(r"^\s*(thus|therefore|hence|consequently|as a result|for this reason|that is why|so)\b", re.IGNORECASE)
 
 
 def is_why_question(question: str) -> bool:
-    return re.search(r"\b(why|how come|for what reason|what is the reason|what are the reasons)\b", question, re.I) is not None
+    return re.search(r"\b(why|how come|for what reason|what is the reason|what are the reasons)\b", question, re.IGNORECASE) is not None
 
 
 def draws_conclusion(sentence: str) -> bool:
