@@ -435,6 +435,36 @@ def test_local_yes_probability_agrees_with_the_greedy_answer(local_llm: LlamaCpp
 
 
 @pytest.mark.slow
+def test_a_prompt_sharing_its_passage_with_an_earlier_one_is_read_on_from_the_cached_state(
+    local_llm: LlamaCppLLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llama = local_llm._loaded().llama
+    follow_up = grounded_messages("Where was the Zephyr-9 probe launched from?")
+    evaluated: list[int] = []
+    real_eval = llama.eval
+    monkeypatch.setattr(llama, "eval", lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1])
+
+    local_llm.chat(grounded_messages(ANSWERABLE), max_tokens=24)  # its state is cached
+    local_llm.chat(answerability_messages(UNRELATED), max_tokens=1)  # another prompt in the context
+    evaluated.clear()
+    cached = local_llm.chat(follow_up, max_tokens=24)
+    read_after_cache = evaluated[0]
+
+    llama.reset()  # the same prompt read from scratch, without the cache
+    cache, llama.cache = llama.cache, None
+    evaluated.clear()
+    try:
+        fresh = local_llm.chat(follow_up, max_tokens=24)
+    finally:
+        llama.cache = cache
+    read_from_scratch = evaluated[0]
+
+    assert read_after_cache < read_from_scratch / 3  # the question's tokens, not the passage's again
+    assert cached == fresh
+    assert "Kourou" in cached
+
+
+@pytest.mark.slow
 def test_instances_of_one_model_share_it_and_may_be_used_from_several_threads(
     local_llm: LlamaCppLLM, default_model: Path
 ) -> None:
