@@ -52,6 +52,11 @@ def assert_same_as_full_build(index, corpus, tmp_path):
         assert index.search_lexical(query, 10) == full.search_lexical(query, 10)
     reloaded = Index.load(tmp_path / "idx")
     assert reloaded.chunks == full.chunks and reloaded.ids == index.ids
+    for query in QUERIES:
+        assert reloaded.search_lexical(query, 10) == full.search_lexical(query, 10)
+    # kept chunks' rows are copied from the previous snapshot: the file reads as if written anew
+    rows = [json.loads(line) for line in (reloaded.path / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert rows == [{"id": cid, **c.to_dict()} for cid, c in zip(index.ids, full.chunks)]
     # the idf counts were updated with the chunks, and stored: loading does not count them again
     assert index.term_counts == full.term_counts and reloaded._term_counts == full.term_counts
 
@@ -129,6 +134,34 @@ def test_old_format_index_is_rebuilt_with_a_log_line(corpus, tmp_path, caplog):
     assert status.startswith("built") and "rebuilding" in caplog.text and "format" in caplog.text
 
 
+def test_an_index_keeping_bm25s_files_from_an_earlier_version_is_read_and_rewritten_once(corpus, tmp_path):
+    import bm25s
+
+    from jmqa.index import _checksums
+    from jmqa.lexical import tokenize
+
+    index, _ = update(corpus, tmp_path / "idx", HashEmbedder())
+    lexical = index.path / "lexical"
+    for f in lexical.iterdir():
+        f.unlink()
+    old = bm25s.BM25()
+    old.index(tokenize([f"{c.title} {c.text}" for c in index.chunks]), show_progress=False)
+    old.save(str(lexical), show_progress=False)
+    manifest_file = index.path / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest["checksums"] = _checksums(index.path)
+    manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
+
+    embedder = CountingEmbedder()
+    again, status = update(corpus, tmp_path / "idx", embedder)
+    assert status.startswith("loaded") and "rewritten" in status and embedder.calls == 0
+    assert (again.path / "lexical" / "tf.npz").is_file()
+    for query in QUERIES:
+        assert again.search_lexical(query, 10) == index.search_lexical(query, 10)
+    _, status = update(corpus, tmp_path / "idx", embedder)
+    assert status == "loaded"
+
+
 def test_diff_corpus_names_each_kind_of_change(corpus):
     docs = load_corpus(corpus)
     built = {d.path: d.doc_id for d in docs}
@@ -155,6 +188,20 @@ def test_watch_updates_the_index_when_the_corpus_changes(corpus, tmp_path):
     assert seen[-1][0].changes.added == ("port.txt",)
     assert Index.load(tmp_path / "idx").ids == seen[-1][0].ids
     assert np.isclose(len(seen[-1][0].chunks), seen[-1][0].dense.ntotal)
+
+
+def test_watch_updates_from_the_index_in_memory_without_reading_it_again(corpus, tmp_path, monkeypatch):
+    reads = []
+    real_load = Index.load.__func__
+    monkeypatch.setattr(Index, "load", classmethod(lambda cls, d: reads.append(d) or real_load(cls, d)))
+
+    def sleep(_):
+        (corpus / "port.txt").write_text("Xinhui port handles container traffic.", encoding="utf-8")
+
+    seen = list(watch(corpus, tmp_path / "idx", HashEmbedder(), interval=0.1, polls=2, sleep=sleep, **PARAMS))
+    assert [s.split(" ")[0] for _, s in seen] == ["built", "updated"]
+    assert len(reads) == 1  # the first poll looked for an index; the update started from the one in memory
+    assert_same_as_full_build(seen[-1][0], corpus, tmp_path)
 
 
 def test_jmqa_index_prints_what_it_added_updated_removed_and_kept(corpus, tmp_path, monkeypatch, capsys):

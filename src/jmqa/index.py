@@ -6,7 +6,7 @@ index loadable and a reader never sees half an index.
 
 Updates are incremental: each chunk keeps a stable int64 id (its FAISS id, stored in chunks.jsonl), and
 a corpus change re-embeds only the added or changed documents; the vectors of the others are copied
-from the previous index, and BM25 is rebuilt from the kept chunks (cheap, no model).
+from the previous index, and so are their BM25 term counts (only new chunks are tokenized).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from .chunking import chunk, embedding_text
 from .embedding import Embedder
 from .errors import IndexCorruptedError, IndexNotFoundError
 from .evidence import chunk_terms
+from .lexical import LexicalIndex
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ _DOCUMENTS = "documents.jsonl"
 _LEXICAL = "lexical"
 _MANIFEST = "manifest.json"
 _TERMS = "terms.json"
+_ROW_ID = re.compile(r'\{"id": (\d+),')  # how every chunks.jsonl row starts
 REBUILD_HINT = "rebuild it with: jmqa index --rebuild"
 # Exact search up to this many chunks; above it, IVF (docs/benchmarks.md, "Dense retrieval at scale":
 # exact p95 is 16-19 ms at 100k chunks on 2 busy cores and 115-150 ms at 1M).
@@ -52,60 +54,6 @@ EXACT_UP_TO = 50_000
 # is the least that keeps recall@10 >= 0.98 at 1M chunks (0.9785 at 0.38, 0.991 at 0.51; 1.0 at 100k).
 IVF_PROBE_SHARE = 0.4
 PARALLEL_SEARCH_FROM = 200_000  # chunks from which one query's IVF search uses every thread
-
-
-# ---------------------------------------------------------------- lexical
-
-
-def _stemmer():
-    try:
-        import Stemmer
-
-        return Stemmer.Stemmer("english")
-    except ImportError:  # bm25s works without it, only less well on inflections
-        return None
-
-
-def tokenize(texts: list[str], *, as_ids: bool = False) -> Any:
-    """BM25 tokens: lower-cased words, English stopwords out, stemmed. A list of token lists, or with
-    `as_ids` bm25s' (ids, vocab) pair, which indexes faster."""
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=as_ids, show_progress=False)
-
-
-class LexicalIndex:
-    """BM25 over chunk texts (bm25s)."""
-
-    def __init__(self, bm25: Any):
-        self._bm25 = bm25
-
-    @classmethod
-    def build(cls, texts: list[str]) -> LexicalIndex:
-        import bm25s
-
-        # token ids rather than strings: the same index, built ~40% faster (it is rebuilt on every update)
-        bm25 = bm25s.BM25()
-        bm25.index(tokenize(texts, as_ids=True), show_progress=False)
-        return cls(bm25)
-
-    def search(self, query: str, n: int) -> list[tuple[int, float]]:
-        vocab = self._bm25.vocab_dict
-        tokens = [t for t in tokenize([query])[0] if t in vocab]
-        size = int(self._bm25.scores["num_docs"])
-        if not tokens or size == 0:
-            return []
-        ids, scores = self._bm25.retrieve([tokens], k=min(n, size), show_progress=False, n_threads=1)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
-
-    def save(self, folder: Path) -> None:
-        self._bm25.save(str(folder), show_progress=False)
-
-    @classmethod
-    def load(cls, folder: Path) -> LexicalIndex:
-        import bm25s
-
-        return cls(bm25s.BM25.load(str(folder), show_progress=False))
 
 
 # ---------------------------------------------------------------- corpus changes (pure)
@@ -164,6 +112,7 @@ class Index:
     ids: list[int] = field(default_factory=list)
     changes: IndexChanges = field(default_factory=IndexChanges)
     _term_counts: dict[str, int] | None = None
+    _previous: Path | None = None  # the snapshot an update came from: its rows of kept chunks are copied on save
 
     def __post_init__(self) -> None:
         if not self.ids:  # an index without stable ids (format 1): FAISS ids are positions
@@ -234,6 +183,12 @@ class Index:
             term_counts = update_counts(previous._term_counts, removed=dropped, added=[chunks[i] for i in fresh])
         else:
             term_counts = count_terms(chunks)
+        fresh_texts = [embedding_text(chunks[i]) for i in fresh]
+        if previous is not None and len(previous.lexical) == len(previous.chunks):
+            kept_rows = [None if i in fresh_set else previous._position[cid] for i, cid in enumerate(ids)]
+            lexical = previous.lexical.updated(kept_rows, fresh_texts)
+        else:
+            lexical = LexicalIndex.build([embedding_text(c) for c in chunks])
         manifest = {
             "format_version": FORMAT_VERSION,
             "embedding_model": embedder.model_id,
@@ -248,11 +203,12 @@ class Index:
             chunks=chunks,
             documents={d.doc_id: d for d in docs},
             dense=dense,
-            lexical=LexicalIndex.build([embedding_text(c) for c in chunks]),
+            lexical=lexical,
             manifest=manifest,
             ids=ids,
             changes=IndexChanges(changes.added, changes.updated, changes.removed, changes.unchanged, len(fresh)),
             _term_counts=term_counts,
+            _previous=previous.path if previous is not None else None,
         )
 
     @property
@@ -288,7 +244,9 @@ class Index:
         tmp.mkdir()
         try:
             faiss.write_index(self.dense, str(tmp / _DENSE))
-            _write_jsonl(tmp / _CHUNKS, ({"id": cid, **c.to_dict()} for cid, c in zip(self.ids, self.chunks)))
+            stored = self._stored_rows()
+            _write_lines(tmp / _CHUNKS, (stored.get(cid) or json.dumps({"id": cid, **c.to_dict()}, ensure_ascii=False)
+                                         for cid, c in zip(self.ids, self.chunks)))
             _write_jsonl(tmp / _DOCUMENTS, (d.to_dict() for d in self.documents.values()))
             self.lexical.save(tmp / _LEXICAL)
             (tmp / _TERMS).write_text(json.dumps(self.term_counts, ensure_ascii=False), encoding="utf-8")
@@ -304,6 +262,26 @@ class Index:
         _remove_old_snapshots(index_dir, keep=name)
         return index_dir / name
 
+    def _stored_rows(self) -> dict[int, str]:
+        """{chunk id: its chunks.jsonl line} from the snapshot this index was updated from, when that file
+        is still as written (ids are never reused, so a kept id's line is still right); else nothing."""
+        if self._previous is None:
+            return {}
+        path = self._previous / _CHUNKS
+        try:
+            data = path.read_bytes()
+            expected = read_manifest(self._previous).get("checksums", {}).get(_CHUNKS)
+        except (OSError, IndexCorruptedError):
+            return {}
+        if hashlib.sha256(data).hexdigest() != expected:
+            return {}
+        rows = {}
+        for line in data.decode("utf-8").splitlines():
+            m = _ROW_ID.match(line)
+            if m:
+                rows[int(m.group(1))] = line
+        return rows
+
     @classmethod
     def load(cls, index_dir: Path) -> Index:
         """Load the current snapshot; IndexNotFoundError if there is none, IndexCorruptedError if it fails its checks."""
@@ -318,7 +296,11 @@ class Index:
             chunks = [Chunk.from_dict(row) for row in rows]
             documents = {d["doc_id"]: Document.from_dict(d) for d in _read_jsonl(folder / _DOCUMENTS)}
             dense = search_in_parallel(faiss.read_index(str(folder / _DENSE)))
-            lexical = LexicalIndex.load(folder / _LEXICAL)
+            if LexicalIndex.saved_in(folder / _LEXICAL):
+                lexical = LexicalIndex.load(folder / _LEXICAL)
+            else:  # written by jmqa 0.1 with bm25s' files: count the terms again (no model needed)
+                log.info("index at %s keeps BM25 in an older form; counting its terms again", folder)
+                lexical = LexicalIndex.build([embedding_text(c) for c in chunks])
             term_counts = json.loads((folder / _TERMS).read_text(encoding="utf-8")) if (folder / _TERMS).is_file() else None
         except Exception as exc:  # noqa: BLE001 - any unreadable part means a corrupted index
             raise IndexCorruptedError(f"index at {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
@@ -461,9 +443,13 @@ def _checksums(folder: Path) -> dict[str, str]:
 
 
 def _write_jsonl(path: Path, rows) -> None:
+    _write_lines(path, (json.dumps(row, ensure_ascii=False) for row in rows))
+
+
+def _write_lines(path: Path, lines) -> None:
     with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for line in lines:
+            f.write(line + "\n")
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -511,6 +497,7 @@ def load_or_build(
     chunk_overlap: int,
     show_progress: bool = False,
     rebuild: bool = False,
+    current: Index | None = None,
 ) -> tuple[Index, str]:
     """The index for `docs`: loaded when current, updated when only the corpus changed, (re)built when
     missing, built with another model, chunking or format, or asked to.
@@ -518,18 +505,23 @@ def load_or_build(
     Returns the index and what happened ("loaded", "updated (<why>)", "built (<why>)"); `index.changes`
     says which documents were added, updated, removed and unchanged. When nothing changed the embedder
     is not used at all. A corrupted index is not silently replaced: IndexCorruptedError says how to rebuild it.
+    `current` is the index already in memory (`jmqa index --watch`): when it is still the live snapshot,
+    it is not read from disk again.
     """
     reason = "asked to rebuild" if rebuild else None
     previous = None
     if not rebuild:
         try:
-            index = Index.load(index_dir)
+            index = current if _is_current(current, index_dir) else Index.load(index_dir)
         except IndexNotFoundError:
             reason = "no index yet"
         else:
             reason = staleness(index.manifest, docs, embedding_model=embedder.model_id,
                                chunk_size=chunk_size, chunk_overlap=chunk_overlap)
             if reason is None:
+                if index.path is not None and not LexicalIndex.saved_in(index.path / _LEXICAL):
+                    index.save(index_dir)  # once, so that later loads read the term counts
+                    return index, "loaded (BM25 part rewritten in the current form)"
                 return index, "loaded"
             if rebuild_reason(index.manifest, embedding_model=embedder.model_id,
                               chunk_size=chunk_size, chunk_overlap=chunk_overlap) is None:
@@ -539,6 +531,16 @@ def load_or_build(
                         show_progress=show_progress, previous=previous)
     index.save(index_dir)
     return index, f"{'updated' if previous is not None else 'built'} ({reason})"
+
+
+def _is_current(index: Index | None, index_dir: Path) -> bool:
+    """Whether `index` (in memory) is the snapshot `index_dir` names now, so it need not be read again."""
+    if index is None or index.path is None:
+        return False
+    try:
+        return current_snapshot(index_dir) == index.path
+    except (IndexNotFoundError, IndexCorruptedError):
+        return False
 
 
 def watch(
@@ -565,5 +567,6 @@ def watch(
         docs = load_corpus(corpus_dir)
         if index is not None and not diff_corpus(index.manifest.get("documents", {}), docs).changed:
             continue
-        index, status = load_or_build(docs, index_dir, embedder, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        index, status = load_or_build(docs, index_dir, embedder, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                                      current=index)
         yield index, status
