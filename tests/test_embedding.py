@@ -38,7 +38,7 @@ def test_backend_and_cache_dir_come_from_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("JMQA_EMBEDDING_BACKEND", "onnx-int8")
     monkeypatch.setenv("JMQA_CACHE_DIR", str(tmp_path))
     e = SentenceTransformerEmbedder()
-    assert e.backend == "onnx-int8" and e.model_id.endswith("+onnx-int8") and e.cache_dir == tmp_path
+    assert e.backend == "onnx-int8" and e.model_id.endswith("+onnx-int8-" + quantization_target()) and e.cache_dir == tmp_path
 
 
 def test_index_built_with_one_backend_is_stale_for_another(corpus_copy, fake_embedder):
@@ -92,8 +92,23 @@ def test_int8_ranks_the_relevant_passage_first(int8_embedder):
 @pytest.mark.slow
 def test_int8_export_is_made_once_in_the_cache(int8_embedder):
     exported = sorted(int8_embedder.cache_dir.glob("onnx/*/*.onnx"))
-    assert [p.name for p in exported] == ["model.onnx", f"model_qint8_{quantization_target()}.onnx"]
+    assert [p.name for p in exported] == ["model_fused.onnx", f"model_fused_qint8_{quantization_target()}.onnx"]
     before = [p.stat().st_mtime_ns for p in exported]
     again = SentenceTransformerEmbedder(backend="onnx-int8", cache_dir=int8_embedder.cache_dir)
     assert again.encode(["again"]).shape == (1, 384)
     assert [p.stat().st_mtime_ns for p in exported] == before
+
+
+@pytest.mark.slow
+def test_a_text_gets_the_same_vector_alone_or_in_a_batch_of_longer_texts(int8_embedder, real_embedder):
+    # batches are padded to their longest text: padding must not leak into the mean
+    long_texts = [" ".join([s] * 6) for s in SENTENCES]
+
+    def alone_and_batched(embedder):
+        return embedder.encode([SENTENCES[0]])[0], embedder.encode([*long_texts, SENTENCES[0], *long_texts])[len(long_texts)]
+
+    alone, batched = alone_and_batched(real_embedder)
+    assert np.allclose(alone, batched, atol=1e-4)
+    # int8 quantises activations with one scale per batch, so its vectors move a little with the batch
+    alone, batched = alone_and_batched(int8_embedder)
+    assert alone @ batched >= 0.98

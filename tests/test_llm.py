@@ -465,6 +465,15 @@ def test_a_prompt_sharing_its_passage_with_an_earlier_one_is_read_on_from_the_ca
 
 
 @pytest.mark.slow
+def test_a_prompt_asked_again_after_another_is_not_answered_from_stale_logits(local_llm: LlamaCppLLM) -> None:
+    # its state comes back from the prompt cache, without logits: they must be computed again
+    messages = answerability_messages(ANSWERABLE)
+    first = local_llm.yes_probability(messages)
+    local_llm.yes_probability(answerability_messages(UNRELATED))
+    assert local_llm.yes_probability(messages) == pytest.approx(first, abs=0.05)
+
+
+@pytest.mark.slow
 def test_instances_of_one_model_share_it_and_may_be_used_from_several_threads(
     local_llm: LlamaCppLLM, default_model: Path
 ) -> None:

@@ -480,8 +480,9 @@ def _prompt_cached(llama_class: type[Llama]) -> type[Llama]:
 
     llama-cpp-python's own save_state copies the whole context state and a logits row per token
     (151,936 floats each for Qwen): ~0.4 s per question, as much as the tokens it saves. Here a state
-    is the sequence's KV cells and token ids, a few MB copied in milliseconds. Logits are not kept:
-    `Llama.generate` always evaluates a prompt's last token again, so it never samples from stale ones.
+    is the sequence's KV cells and token ids, a few MB copied in milliseconds. Logits are not kept, so a
+    restored state is marked as needing evaluation: `Llama.generate` then reads a prompt's last token
+    again before sampling, even when the whole prompt was cached.
     """
     import ctypes
 
@@ -513,6 +514,7 @@ def _prompt_cached(llama_class: type[Llama]) -> type[Llama]:
                 return
             self.input_ids[: state.n_tokens] = state.input_ids
             self.n_tokens = state.n_tokens
+            self._requires_eval = True  # the logits are not restored: generate() evaluates a token again
             self._seed = state.seed
 
     return PromptCachedLlama
