@@ -45,7 +45,7 @@ _DOCUMENTS = "documents.jsonl"
 _LEXICAL = "lexical"
 _MANIFEST = "manifest.json"
 _TERMS = "terms.json"
-_ROW_ID = re.compile(r'\{"id": (\d+),')  # how every chunks.jsonl row starts
+_ROW_ID = re.compile(rb'\{"id": (\d+),')  # how every chunks.jsonl row starts
 REBUILD_HINT = "rebuild it with: jmqa index --rebuild"
 # Exact search up to this many chunks; above it, IVF (docs/benchmarks.md, "Dense retrieval at scale":
 # exact p95 is 16-19 ms at 100k chunks on 2 busy cores and 115-150 ms at 1M).
@@ -245,8 +245,9 @@ class Index:
         try:
             faiss.write_index(self.dense, str(tmp / _DENSE))
             stored = self._stored_rows()
-            _write_lines(tmp / _CHUNKS, (stored.get(cid) or json.dumps({"id": cid, **c.to_dict()}, ensure_ascii=False)
-                                         for cid, c in zip(self.ids, self.chunks)))
+            with (tmp / _CHUNKS).open("wb") as f:  # bytes: kept rows are copied without decoding them
+                f.writelines((stored.get(cid) or json.dumps({"id": cid, **c.to_dict()}, ensure_ascii=False).encode("utf-8"))
+                             + b"\n" for cid, c in zip(self.ids, self.chunks))
             _write_jsonl(tmp / _DOCUMENTS, (d.to_dict() for d in self.documents.values()))
             self.lexical.save(tmp / _LEXICAL)
             (tmp / _TERMS).write_text(json.dumps(self.term_counts, ensure_ascii=False), encoding="utf-8")
@@ -262,7 +263,7 @@ class Index:
         _remove_old_snapshots(index_dir, keep=name)
         return index_dir / name
 
-    def _stored_rows(self) -> dict[int, str]:
+    def _stored_rows(self) -> dict[int, bytes]:
         """{chunk id: its chunks.jsonl line} from the snapshot this index was updated from, when that file
         is still as written (ids are never reused, so a kept id's line is still right); else nothing."""
         if self._previous is None:
@@ -276,7 +277,7 @@ class Index:
         if hashlib.sha256(data).hexdigest() != expected:
             return {}
         rows = {}
-        for line in data.decode("utf-8").splitlines():
+        for line in data.splitlines():
             m = _ROW_ID.match(line)
             if m:
                 rows[int(m.group(1))] = line
@@ -443,13 +444,9 @@ def _checksums(folder: Path) -> dict[str, str]:
 
 
 def _write_jsonl(path: Path, rows) -> None:
-    _write_lines(path, (json.dumps(row, ensure_ascii=False) for row in rows))
-
-
-def _write_lines(path: Path, lines) -> None:
     with path.open("w", encoding="utf-8") as f:
-        for line in lines:
-            f.write(line + "\n")
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
