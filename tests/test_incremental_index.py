@@ -57,6 +57,7 @@ def assert_same_as_full_build(index, corpus, tmp_path):
     # kept chunks' rows are copied from the previous snapshot: the file reads as if written anew
     rows = [json.loads(line) for line in (reloaded.path / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
     assert rows == [{"id": cid, **c.to_dict()} for cid, c in zip(index.ids, full.chunks)]
+    assert reloaded.documents == full.documents
     # the idf counts were updated with the chunks, and stored: loading does not count them again
     assert index.term_counts == full.term_counts and reloaded._term_counts == full.term_counts
 
@@ -239,4 +240,16 @@ def test_large_corpora_get_an_approximate_index_that_finds_what_exact_search_fin
     embedder = CountingEmbedder()
     index, _ = update(corpus, tmp_path / "idx", embedder)
     assert embedder.texts == [] and index.dense.ntotal == len(index.chunks)
+    assert_same_as_full_build(index, corpus, tmp_path)
+
+
+def test_a_renamed_document_is_stored_under_its_new_path(corpus, tmp_path):
+    update(corpus, tmp_path / "idx", HashEmbedder())
+    (corpus / "kaiping.txt").rename(corpus / "towers.txt")
+    index, status = update(corpus, tmp_path / "idx", HashEmbedder())
+    assert status.startswith("updated")
+    reloaded = Index.load(tmp_path / "idx")
+    assert sorted(d.path for d in reloaded.documents.values()) == sorted(d.path for d in index.documents.values())
+    assert "towers.txt" in {d.path for d in reloaded.documents.values()}
+    assert "kaiping.txt" not in {d.path for d in reloaded.documents.values()}
     assert_same_as_full_build(index, corpus, tmp_path)

@@ -46,6 +46,7 @@ _LEXICAL = "lexical"
 _MANIFEST = "manifest.json"
 _TERMS = "terms.json"
 _ROW_ID = re.compile(rb'\{"id": (\d+),')  # how every chunks.jsonl row starts
+_DOC_ID = re.compile(rb'\{"doc_id": "(\w+)",')  # and every documents.jsonl row
 REBUILD_HINT = "rebuild it with: jmqa index --rebuild"
 # Exact search up to this many chunks; above it, IVF (docs/benchmarks.md, "Dense retrieval at scale":
 # exact p95 is 16-19 ms at 100k chunks on 2 busy cores and 115-150 ms at 1M).
@@ -244,11 +245,13 @@ class Index:
         tmp.mkdir()
         try:
             faiss.write_index(self.dense, str(tmp / _DENSE))
-            stored = self._stored_rows()
-            with (tmp / _CHUNKS).open("wb") as f:  # bytes: kept rows are copied without decoding them
-                f.writelines((stored.get(cid) or json.dumps({"id": cid, **c.to_dict()}, ensure_ascii=False).encode("utf-8"))
-                             + b"\n" for cid, c in zip(self.ids, self.chunks))
-            _write_jsonl(tmp / _DOCUMENTS, (d.to_dict() for d in self.documents.values()))
+            # the rows of kept chunks and documents are copied from the previous snapshot, as bytes
+            rows = {int(m.group(1)): line for line in self._stored_lines(_CHUNKS) if (m := _ROW_ID.match(line))}
+            _write_rows(tmp / _CHUNKS, (rows.get(cid) or _row({"id": cid, **c.to_dict()})
+                                        for cid, c in zip(self.ids, self.chunks)))
+            docs = {m.group(1).decode(): line for line in self._stored_lines(_DOCUMENTS) if (m := _DOC_ID.match(line))}
+            _write_rows(tmp / _DOCUMENTS, (_same_document(docs.get(d.doc_id), d) or _row(d.to_dict())
+                                           for d in self.documents.values()))
             self.lexical.save(tmp / _LEXICAL)
             (tmp / _TERMS).write_text(json.dumps(self.term_counts, ensure_ascii=False), encoding="utf-8")
             manifest = dict(self.manifest, checksums=_checksums(tmp))
@@ -263,25 +266,18 @@ class Index:
         _remove_old_snapshots(index_dir, keep=name)
         return index_dir / name
 
-    def _stored_rows(self) -> dict[int, bytes]:
-        """{chunk id: its chunks.jsonl line} from the snapshot this index was updated from, when that file
-        is still as written (ids are never reused, so a kept id's line is still right); else nothing."""
+    def _stored_lines(self, name: str) -> list[bytes]:
+        """The lines of file `name` in the snapshot this index was updated from, when that file is still as
+        written (its checksum in that manifest); else none. Chunk ids are never reused, and a document id is
+        its text's hash, so a kept chunk's or document's line there is still right."""
         if self._previous is None:
-            return {}
-        path = self._previous / _CHUNKS
+            return []
         try:
-            data = path.read_bytes()
-            expected = read_manifest(self._previous).get("checksums", {}).get(_CHUNKS)
+            data = (self._previous / name).read_bytes()
+            expected = read_manifest(self._previous).get("checksums", {}).get(name)
         except (OSError, IndexCorruptedError):
-            return {}
-        if hashlib.sha256(data).hexdigest() != expected:
-            return {}
-        rows = {}
-        for line in data.splitlines():
-            m = _ROW_ID.match(line)
-            if m:
-                rows[int(m.group(1))] = line
-        return rows
+            return []
+        return data.splitlines() if hashlib.sha256(data).hexdigest() == expected else []
 
     @classmethod
     def load(cls, index_dir: Path) -> Index:
@@ -443,10 +439,19 @@ def _checksums(folder: Path) -> dict[str, str]:
     return out
 
 
-def _write_jsonl(path: Path, rows) -> None:
-    with path.open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+def _row(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def _same_document(line: bytes | None, doc: Document) -> bytes | None:
+    """A stored documents.jsonl line, if it is `doc`'s: same text (id) and path (so the same title)."""
+    start = _row({"doc_id": doc.doc_id, "path": doc.path})[:-1] + b", "
+    return line if line is not None and line.startswith(start) else None
+
+
+def _write_rows(path: Path, rows) -> None:
+    with path.open("wb") as f:
+        f.writelines(row + b"\n" for row in rows)
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -16,7 +16,8 @@ class Document:
     path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # id and path first: an index update recognises a stored row of an unchanged document by its start
+        return {"doc_id": self.doc_id, "path": self.path, "title": self.title, "text": self.text}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Document:
