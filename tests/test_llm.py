@@ -17,22 +17,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jmqa import llm
+from jmqa import model_file
 from jmqa.config import DEFAULT_LLM_MODEL, Settings
 from jmqa.errors import BadInputError, ModelUnavailableError
-from jmqa.llm import (
+from jmqa.llm import LlamaCppLLM, OpenAICompatibleLLM, api_root, load_llm, yes_share
+from jmqa.model_file import (
     DEFAULT_MODEL_FILE,
     DEFAULT_MODEL_PARTS,
     DEFAULT_MODEL_SHA256,
     DEFAULT_MODEL_SIZE,
-    LlamaCppLLM,
     ModelPart,
-    OpenAICompatibleLLM,
-    api_root,
     assemble_default_model,
-    load_llm,
     resolve_model_path,
-    yes_share,
 )
 
 CACHE_DIR = Path(os.environ.get("JMQA_CACHE_DIR", Path.home() / ".cache" / "jmqa"))
@@ -126,7 +122,7 @@ def test_second_assembly_trusts_the_verified_file_without_rewriting_it(
     def no_copy(*args: object, **kwargs: object) -> None:
         raise AssertionError("the verified model was copied again")
 
-    monkeypatch.setattr(llm, "_copy_verified", no_copy)
+    monkeypatch.setattr(model_file, "_copy_verified", no_copy)
     assert assemble_default_model(tmp_path / "cache", **fake_model["kwargs"]) == path
     after = path.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
@@ -209,7 +205,7 @@ def test_the_default_model_name_resolves_to_the_assembled_model_in_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[Path] = []
-    monkeypatch.setattr(llm, "assemble_default_model", lambda cache_dir: calls.append(cache_dir) or Path("m.gguf"))
+    monkeypatch.setattr(model_file, "assemble_default_model", lambda cache_dir: calls.append(cache_dir) or Path("m.gguf"))
     settings = Settings(llm_model=DEFAULT_LLM_MODEL, cache_dir=tmp_path)
     assert resolve_model_path(settings) == Path("m.gguf")
     assert calls == [tmp_path]

@@ -70,9 +70,9 @@ class SentenceTransformerEmbedder:
             backend = backend or settings.embedding_backend
             cache_dir = cache_dir or settings.cache_dir
         self.backend = backend
-        # int8 vectors depend on the quantisation scheme, which depends on the CPU: it is part of the id
-        suffix = {"torch": "", "onnx-int8": f"+onnx-int8-{quantization_target()}"}.get(backend, f"+{backend}")
-        self.model_id = f"{model}{suffix}"
+        self.model_id = model if backend == "torch" else f"{model}+{backend}"
+        if backend == "onnx-int8":  # int8 vectors depend on the quantisation scheme, which depends on the CPU
+            self.model_id += f"-{quantization_target()}"
         self.batch_size = batch_size
         self.device = device
         self.cache_dir = Path(cache_dir)

@@ -165,8 +165,9 @@ class Index:
                     ids.append(next_id)
                     next_id += 1
         new_vectors = None
+        fresh_texts = [embedding_text(chunks[i]) for i in fresh]  # embedded, and tokenized for BM25
         if fresh or previous is None:  # the embedder (and its model) is touched only when there is text to embed
-            new_vectors = embedder.encode([embedding_text(chunks[i]) for i in fresh], show_progress=show_progress)
+            new_vectors = embedder.encode(fresh_texts, show_progress=show_progress)
             dim = int(new_vectors.shape[1])
         else:
             dim = int(previous.manifest.get("embedding_dim") or previous.dense.d)
@@ -184,7 +185,6 @@ class Index:
             term_counts = update_counts(previous._term_counts, removed=dropped, added=[chunks[i] for i in fresh])
         else:
             term_counts = count_terms(chunks)
-        fresh_texts = [embedding_text(chunks[i]) for i in fresh]
         if previous is not None and len(previous.lexical) == len(previous.chunks):
             kept_rows = [None if i in fresh_set else previous._position[cid] for i, cid in enumerate(ids)]
             lexical = previous.lexical.updated(kept_rows, fresh_texts)
