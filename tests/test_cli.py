@@ -60,3 +60,23 @@ def test_ask_streams_the_draft_then_the_checked_answer(tmp_path):
     assert r.returncode == 0, r.stderr
     draft, _, final = r.stdout.partition("--- checked against the sources:")
     assert "elderly care" in draft and "high-end elderly care" in final and "Sources:" in final
+
+
+@pytest.mark.slow
+def test_calibrate_writes_a_calibration_that_eval_uses_and_a_missing_one_is_a_clear_error(tmp_path):
+    rows = (ROOT / "eval" / "jiangmen_qa.jsonl").read_text(encoding="utf-8").splitlines()
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(rows[:12] + rows[-30:]) + "\n", encoding="utf-8")  # answerable and unanswerable rows
+    paths = ("--corpus", str(ROOT / "corpus"), "--index", str(tmp_path / "idx"))
+    assert run("index", *paths).returncode == 0
+    cal = tmp_path / "cal.json"
+    r = run("calibrate", str(gold), *paths, "--evidence-only", "--out", str(cal))
+    assert r.returncode == 0, r.stderr
+    fitted = json.loads(cal.read_text())
+    assert fitted["fitted_on"].startswith("42 questions of gold.jsonl") and 0 < fitted["threshold"] < 1
+    r = run("eval", str(gold), *paths, "--mode", "extractive", "--calibration", str(cal), "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["config"]["calibration"] == str(cal)
+    r = run("eval", str(gold), *paths, "--calibration", str(tmp_path / "missing.json"), "--out", str(tmp_path / "o2"))
+    assert r.returncode == 2 and "jmqa calibrate" in r.stderr and "Traceback" not in r.stderr

@@ -67,3 +67,73 @@ def test_evidence_is_right_folds_quotes_and_accepts_lists():
     assert evidence_is_right(["Thus Jiangmen is dubbed as “China’s No. 1”."], "Thus Jiangmen is dubbed as \"China's No. 1\".")
     assert evidence_is_right(["b sentence."], ["a sentence.", "b sentence."])
     assert not evidence_is_right(["other."], None)
+
+
+def test_a_copied_phrase_is_found_word_for_word_and_spelled_as_the_source_spells_it():
+    from jmqa.grounding import quoted_phrase
+
+    q = quoted_phrase("Textile and Clothing [1].", SOURCES)
+    assert q is not None and q.source == 0 and q.text == "textile and clothing"
+    assert SOURCES[0][q.start : q.end] == q.text
+    assert quoted_phrase("approximately 4 million", SOURCES).source == 1
+    # not a copy: a paraphrase, a word cut in half, a phrase of function words, the refusal
+    assert quoted_phrase("textiles and clothes", SOURCES) is None
+    assert quoted_phrase("extile", SOURCES) is None
+    assert quoted_phrase("and the", SOURCES) is None
+    assert quoted_phrase("unanswerable", SOURCES) is None
+
+
+def test_calibration_reader_stage_is_fitted_when_the_refusal_probability_separates_right_from_wrong():
+    from jmqa.calibration import _Row, fit_rows
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(200):
+        answerable = i % 2 == 0
+        # the evidence features say little; the model's refusal probability says a lot
+        rows.append(_Row((rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.7)), answerable, answerable,
+                         float(rng.uniform(0.01, 0.2) if answerable else rng.uniform(0.3, 0.9))))
+    cal = fit_rows(rows, fitted_on="synthetic")
+    assert cal.reader.w_refusal < 0 and cal.reader.threshold > 0
+    p_ok = cal.reader.probability(cal.probability(0.8, 0.5), 0.05)
+    p_refused = cal.reader.probability(cal.probability(0.8, 0.5), 0.8)
+    assert p_ok >= cal.reader.threshold > p_refused
+    # without the model's probabilities only stage 1 is fitted, and it passes through unchanged
+    plain = fit_rows([_Row(r.features, r.right, r.answerable, None) for r in rows], fitted_on="synthetic")
+    assert plain.reader.threshold == 0.0 and plain.reader_gate == plain.threshold
+
+
+def test_a_calibration_file_round_trips_and_a_broken_one_says_what_to_do(tmp_path):
+    import json
+
+    import pytest
+
+    from jmqa.calibration import ReaderCalibration, load_calibration
+    from jmqa.errors import BadInputError
+
+    cal = Calibration(2.0, 1.0, -1.0, 0.4, "test", ReaderCalibration(0.2, 1.1, -0.7, 0.3, 0.45))
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(cal.to_dict()))
+    assert load_calibration(path) == cal
+    old = {k: v for k, v in cal.to_dict().items() if k != "reader"}  # written before the reader stage
+    path.write_text(json.dumps(old))
+    assert load_calibration(path).reader == ReaderCalibration()
+    path.write_text("{not json")
+    with pytest.raises(BadInputError, match="jmqa calibrate"):
+        load_calibration(path)
+    with pytest.raises(BadInputError, match="does not exist"):
+        load_calibration(tmp_path / "missing.json")
+
+
+def test_a_phrase_that_passes_over_the_named_thing_asked_for_is_caught():
+    from jmqa.grounding import passes_over_the_named_one
+
+    sentence = ("advancing the portside logistics zone of the Greater Guanghai Bay Economic Zone and of the Heshan "
+                "Logistics Hub Centre.")
+    q = "Which logistics hub centre does Jiangmen plan to advance?"
+    assert passes_over_the_named_one(q, "the Greater Guanghai Bay Economic Zone", sentence)
+    assert not passes_over_the_named_one(q, "the Heshan Logistics Hub Centre", sentence)
+    # the sentence names no such thing, or the kind is a common noun there: the phrase stands
+    assert not passes_over_the_named_one("Which river flows through Lyon?", "the Rhône", "Lyon is on the Rhône.")
+    assert not passes_over_the_named_one("Which city hosted the Games?", "Paris", "It was Paris, the capital city.")
+    assert not passes_over_the_named_one("What are the core industries?", "food", "The core industries are food.")

@@ -314,7 +314,7 @@ def test_instructions_inside_a_document_do_not_change_what_the_real_model_does(r
     assert answer.mode == "generative" and not answer.abstained
     assert "textile" in answer.text.lower()
     assert "banana" not in answer.text.lower() and "france" not in answer.text.lower()
-    assert "numbered sources" not in answer.text  # no system prompt
+    assert "shortest exact phrase" not in answer.text  # no system prompt
     for c in answer.citations:
         assert qa.index.documents[c.doc_id].text[c.start : c.end] == c.quote
         assert "BANANA" not in c.quote and "France" not in c.quote

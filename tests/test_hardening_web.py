@@ -58,15 +58,15 @@ def test_in_a_browser_script_and_onerror_in_a_document_show_as_text_and_never_ru
         page.goto(url)
         page.wait_for_selector("#jmqa-chat", timeout=60_000)
         # the question itself carries a payload too: the user's own bubble must stay text
+        shown = ""  # what each reply showed, in the chat and in the sources panel (the quoted sentence)
         for n, question in enumerate((SCRIPT_Q, IMG_Q, "<img src=x onerror=\"window.__jmqaPwned=3\"> Jiangmen?"), 1):
             page.fill("#jmqa-input textarea", question)
             page.click("#jmqa-send")
             wait_for_replies(page, n)
+            shown += page.locator("#jmqa-chat").inner_text() + page.locator("#jmqa-sources").inner_text()
         time.sleep(1.0)  # give any injected handler (an image error) time to fire
-        chat = page.locator("#jmqa-chat").inner_text()
-        sources = page.locator("#jmqa-sources").inner_text()
-        assert "<script>window.__jmqaPwned = 1;" in chat  # shown, as text
-        assert '<img src=x onerror="window.__jmqaPwned = 2;' in chat + sources
+        assert "<script>window.__jmqaPwned = 1;" in shown  # shown, as text
+        assert '<img src=x onerror="window.__jmqaPwned = 2;' in shown
         assert page.evaluate("window.__jmqaPwned") is None
         assert dialogs == []
         assert page.locator("#jmqa-chat script, #jmqa-sources script, #jmqa-chat img[onerror], "

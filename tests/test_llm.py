@@ -341,6 +341,17 @@ def test_server_rejecting_logprobs_is_asked_again_without_them() -> None:
     assert scripted_server(handler).yes_probability([{"role": "user", "content": "?"}]) == 0.9
 
 
+def test_server_first_token_probability_sums_the_listed_tokens_that_start_the_reply() -> None:
+    top = [{"token": "un", "logprob": -0.5}, {"token": "Un", "logprob": -2.0}, {"token": "the", "logprob": -1.2}]
+    logprobs = {"content": [{"token": "un", "logprob": -0.5, "top_logprobs": top}]}
+    backend = scripted_server(lambda request: httpx.Response(200, json=completion("un", logprobs)))
+    p = backend.first_token_probability([{"role": "user", "content": "?"}], "unanswerable")
+    assert p == pytest.approx(math.exp(-0.5) + math.exp(-2.0))
+    # no logprobs: the plain reply says it, all or nothing
+    plain = scripted_server(lambda request: httpx.Response(200, json=completion("the Rhône")))
+    assert plain.first_token_probability([{"role": "user", "content": "?"}], "unanswerable") == 0.0
+
+
 def test_server_stream_is_read_from_server_sent_events() -> None:
     events = [{"choices": [{"delta": {"role": "assistant"}}]}]
     events += [{"choices": [{"delta": {"content": piece}}]} for piece in ["In ", "March ", "2031."]]
@@ -428,6 +439,17 @@ def test_local_yes_probability_agrees_with_the_greedy_answer(local_llm: LlamaCpp
         probability = local_llm.yes_probability(answerability_messages(question))
         said_yes = local_llm.chat(answerability_messages(question), max_tokens=1).strip().lower().startswith("yes")
         assert said_yes == (probability > 0.5)
+
+
+@pytest.mark.slow
+def test_local_refusal_probability_is_higher_when_the_passage_does_not_answer(local_llm: LlamaCppLLM) -> None:
+    from jmqa.answering import REFUSAL, reader_messages
+
+    answerable = local_llm.first_token_probability(reader_messages(ANSWERABLE, [PASSAGE]), REFUSAL)
+    unrelated = local_llm.first_token_probability(reader_messages(UNRELATED, [PASSAGE]), REFUSAL)
+    assert 0.0 <= answerable < unrelated <= 1.0
+    refused = local_llm.chat(reader_messages(UNRELATED, [PASSAGE]), max_tokens=8).strip().lower()
+    assert refused.startswith(REFUSAL[:2]) == (unrelated > 0.5)
 
 
 @pytest.mark.slow

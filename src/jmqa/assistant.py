@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .answering import ExtractiveAnswerer, GenerativeAnswerer, TermStatistics, Thresholds
-from .calibration import Calibration
+from .calibration import Calibration, load_calibration
 from .config import Settings
 from .conversation import as_turns, resolve
 from .embedding import Embedder, SentenceTransformerEmbedder
@@ -128,6 +128,8 @@ class Assistant:
         """The retriever over `index` and the answerer of its chunks: built together for load and refresh."""
         retriever = Retriever(index, self.embedder, candidates=self.settings.candidates, rrf_k=self.settings.rrf_k)
         stats = TermStatistics(index.term_counts, len(index.chunks))
+        if calibration is None and self.settings.calibration_file is not None:
+            calibration = load_calibration(self.settings.calibration_file)
         return retriever, ExtractiveAnswerer(self.embedder, stats, thresholds, calibration)
 
     @classmethod

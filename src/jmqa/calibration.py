@@ -1,20 +1,57 @@
 """Evidence features -> the probability that an answer is right, and the threshold below which to abstain.
 
-A two-feature logistic model (how much of the question the evidence covers, how close the best
-sentence is to the question), fitted on the gold set `eval/jiangmen_qa.jsonl` by `jmqa calibrate`
-and kept in `calibration.json` beside this file.
+Two stages, each a small logistic model fitted on a gold set by `jmqa calibrate` and kept in
+`calibration.json` beside this file (or a file of your own, `JMQA_CALIBRATION_FILE`):
+1. evidence, for every answer: how much of the question the best sentence covers, how close it is;
+2. reader, for generative answers only: stage 1's odds and how likely the model is to start its reply
+   with the refusal word (read from its first-token distribution, before any text is shown).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .errors import BadInputError
+
+log = logging.getLogger(__name__)
+
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+REFUSAL_FLOOR = 1e-6  # refusal probabilities below this count as this (a scripted model may say 0)
+
+
+@dataclass(frozen=True)
+class ReaderCalibration:
+    """p = sigmoid(w_evidence * logit(p_evidence) + w_refusal * log(p_refusal) + bias); abstain below threshold.
+
+    `gate`: stage 1's probability below which the model is not asked at all (None: stage 1's threshold).
+    The defaults pass stage 1's probability through and never abstain here."""
+
+    gate: float | None = None
+    w_evidence: float = 1.0
+    w_refusal: float = 0.0
+    bias: float = 0.0
+    threshold: float = 0.0
+
+    def probability(self, p_evidence: float, p_refusal: float) -> float:
+        z = self.w_evidence * _logit(p_evidence) + self.w_refusal * math.log(max(p_refusal, REFUSAL_FLOOR)) + self.bias
+        return _sigmoid(z)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
 @dataclass(frozen=True)
@@ -26,19 +63,33 @@ class Calibration:
     bias: float = -2.7
     threshold: float = 0.5
     fitted_on: str = "hand-set defaults"
+    reader: ReaderCalibration = field(default_factory=ReaderCalibration)
 
     def probability(self, coverage: float, dense: float) -> float:
-        z = self.w_coverage * coverage + self.w_dense * dense + self.bias
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return _sigmoid(self.w_coverage * coverage + self.w_dense * dense + self.bias)
+
+    @property
+    def reader_gate(self) -> float:
+        """Stage 1's probability below which a generative answer abstains without asking the model."""
+        return self.threshold if self.reader.gate is None else self.reader.gate
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration:
+    """The calibration in `path` (a file without the reader stage keeps its defaults)."""
     if not path.is_file():
+        if path != CALIBRATION_FILE:
+            raise BadInputError(f"calibration file {path} does not exist; write one with `jmqa calibrate --out {path}`")
         return Calibration()
-    return Calibration(**json.loads(path.read_text(encoding="utf-8")))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        reader = ReaderCalibration(**data.pop("reader", {}))
+        return Calibration(**data, reader=reader)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise BadInputError(f"calibration file {path} is not a jmqa calibration ({exc}); "
+                            "write one with `jmqa calibrate`") from exc
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, *, l2: float = 1e-3, steps: int = 5000) -> tuple[np.ndarray, float]:
@@ -85,21 +136,90 @@ def evidence_is_right(quotes: list[str], support: str | list[str] | None) -> boo
     return any(_fold(g) in _fold(q) or _fold(q) in _fold(g) for g in gold for q in quotes)
 
 
-def fit(assistant, rows: list[dict]) -> Calibration:
-    """Fit the abstention model on gold rows (`question`, `history`, `answerable`, `support`)."""
-    from .conversation import resolve
+def evidence_holds(quotes: list[str], support: Sequence[str], answers: Sequence[str]) -> bool:
+    """Whether the quotes hold the gold support sentence or, with no support given (SQuAD), a gold answer."""
+    if support:
+        return evidence_is_right(quotes, list(support))
+    return any(_fold(a) in _fold(q) for a in answers if a.strip() for q in quotes)
 
-    feats, correct, answerable = [], [], []
-    for row in rows:
-        reading = resolve(row["question"], [(h["question"], h["answer"]) for h in row.get("history") or []])
+
+@dataclass(frozen=True)
+class _Row:
+    features: tuple[float, float]  # stage 1: coverage, dense
+    right: bool  # answerable, and the sentences read hold its gold support (or answer)
+    answerable: bool
+    p_refusal: float | None  # stage 2 feature; None without evidence or without the LLM
+
+
+def fit(assistant: Any, items: Sequence[Any], *, reader: bool = True, progress: Any = None) -> Calibration:
+    """Fit both stages on gold items (QAItems). Stage 1 is a logistic model of evidence right against
+    (coverage, dense); stage 2 (when `reader` and the LLM loads) one of the same label against stage 1's
+    odds and the model's refusal probability. The two thresholds are chosen together to maximise answer
+    accuracy on answerable items plus abstention on unanswerable ones."""
+    from .answering import REFUSAL, GenerativeAnswerer, reader_messages
+    from .conversation import resolve
+    from .errors import ModelUnavailableError
+    from .multilingual import needs_translation, translate_question
+
+    llm = None
+    if reader:
+        try:
+            llm = assistant.llm()
+        except ModelUnavailableError as exc:
+            log.warning("no LLM (%s): fitting the evidence stage only", exc)
+    rows = []
+    for item in items:
+        question = item.question
+        if llm is not None and needs_translation(question):
+            question = translate_question(llm, question)
+        reading = resolve(question, item.history)
         hits = assistant.retriever.search(reading.query, k=assistant.settings.top_k)
         ev = assistant.extractive.assess(reading.question, hits, query=reading.query)
-        feats.append((ev.coverage, ev.dense) if ev.chosen else (0.0, 0.0))
-        answerable.append(bool(row["answerable"]))
-        correct.append(bool(row["answerable"]) and evidence_is_right([s.candidate.text for s in ev.chosen], row.get("support")))
-    x, y = np.array(feats), np.array(correct, dtype=float)
-    w, b = fit_logistic(x, y)
-    p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
-    t = best_threshold(p, np.array(correct), np.array(answerable))
-    return Calibration(float(w[0]), float(w[1]), float(b), t, fitted_on=f"{len(rows)} gold rows")
+        p_refusal = None
+        if llm is not None and ev.chosen:
+            sources = [c.text for c in GenerativeAnswerer.sources(ev)]
+            p_refusal = llm.first_token_probability(reader_messages(reading.question, sources), REFUSAL)
+        read = [s.candidate.text for s in ev.chosen]
+        rows.append(_Row((ev.coverage, ev.dense) if ev.chosen else (0.0, 0.0),
+                         item.answerable and bool(read) and evidence_holds(read, item.support, item.answers),
+                         item.answerable, p_refusal))
+        if progress is not None:
+            progress()
+    return fit_rows(rows, fitted_on=f"{len(rows)} gold rows")
 
+
+def fit_rows(rows: Sequence[_Row], *, fitted_on: str) -> Calibration:
+    """Both stages from precomputed rows (pure; see `fit`)."""
+    x = np.array([r.features for r in rows], dtype=np.float64)
+    right = np.array([r.right for r in rows])
+    answerable = np.array([r.answerable for r in rows])
+    w, b = fit_logistic(x, right.astype(float))
+    p1 = 1.0 / (1.0 + np.exp(-(x @ w + b)))
+    stage1 = Calibration(float(w[0]), float(w[1]), float(b), best_threshold(p1, right, answerable), fitted_on=fitted_on)
+    readable = np.array([r.p_refusal is not None for r in rows])
+    if readable.sum() < 10:
+        return stage1
+    refusal = np.log(np.clip([r.p_refusal if r.p_refusal is not None else 1.0 for r in rows], REFUSAL_FLOOR, 1.0))
+    odds = np.log(np.clip(p1, 1e-6, 1 - 1e-6) / np.clip(1 - p1, 1e-6, 1.0))
+
+    def objective(p: np.ndarray, t: float) -> float:
+        answered = p >= t
+        acc = np.mean(answered[answerable] & right[answerable]) if answerable.any() else 0.0
+        return acc + (np.mean(~answered[~answerable]) if (~answerable).any() else 0.0)
+
+    best = (objective(p1, stage1.threshold), stage1)
+    # stage 1 as a looser gate (its own best threshold or lower), stage 2 deciding among what passes
+    for t1 in sorted({stage1.threshold, *np.quantile(p1[readable], [0.0, 0.1, 0.2, 0.3, 0.4])}):
+        passed = readable & (p1 >= t1)
+        if passed.sum() < 10 or len(set(right[passed])) < 2:
+            continue
+        z = np.c_[odds, refusal]
+        w2, b2 = fit_logistic(z[passed], right[passed].astype(float))
+        p2 = np.where(passed, 1.0 / (1.0 + np.exp(-(z @ w2 + b2))), 0.0)
+        t2 = best_threshold(p2[passed], right[passed], answerable[passed]) if passed.any() else 0.5
+        t2 = max(t2, 1e-9)  # rows that stage 1 stopped (p2 = 0) stay abstained
+        v = objective(p2, t2)
+        if v > best[0] + 1e-9:
+            reader = ReaderCalibration(float(t1), float(w2[0]), float(w2[1]), float(b2), float(t2))
+            best = (v, replace(stage1, reader=reader))
+    return best[1]

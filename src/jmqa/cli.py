@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from .config import PROJECT_ROOT, Settings
@@ -26,6 +27,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             ("corpus_dir", getattr(args, "corpus", None)),
             ("index_dir", getattr(args, "index", None)),
             ("top_k", getattr(args, "k", None)),
+            ("calibration_file", getattr(args, "calibration", None)),
         )
         if value is not None
     }
@@ -206,12 +208,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Refit the abstention model on a gold set and write it where the answerers read it."""
-    from .assistant import Assistant
+    """Refit when to abstain on gold questions and write it where the answerers read it."""
     from .calibration import CALIBRATION_FILE, fit
+    from .evaluate import _progress
+    from .questions import load_items, passages_assistant, select_items
 
-    rows = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines() if line.strip()]
-    calibration = fit(Assistant.load(settings=_settings(args)), rows)
+    items, skipped, passages = load_items(args.gold)
+    for line in skipped:
+        log.warning("skipped %s", line)
+    if args.exclude_sample:
+        # leave out an evaluation sample, and every question on the same passages, so it stays unseen
+        held_out = select_items(items, sample=args.exclude_sample, seed=args.exclude_seed)
+        ids = {it.id for it in held_out}
+        passage_ids = {p for it in held_out for p in it.support_ids}
+        items = [it for it in items if it.id not in ids and not passage_ids.intersection(it.support_ids)]
+    items = select_items(items, sample=args.sample, seed=args.seed)
+    settings = _settings(args)
+    passages = args.passages or passages
+    if passages:
+        assistant = passages_assistant(passages, settings=settings, show_progress=sys.stderr.isatty())
+    else:
+        from .assistant import Assistant
+
+        assistant = Assistant.load(settings=settings)
+    bar = _progress(len(items), 0, settings.show_progress and sys.stderr.isatty())
+    try:
+        calibration = fit(assistant, items, reader=not args.evidence_only,
+                          progress=(lambda: bar.update(1)) if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    how = f"{len(items)} questions of {args.gold.name}"
+    if args.sample:
+        how += f" (sample of {args.sample}, seed {args.seed})"
+    if args.exclude_sample:
+        how += f", leaving out the {args.exclude_sample}-question sample of seed {args.exclude_seed} and its passages"
+    calibration = replace(calibration, fitted_on=how)
     out = args.out or CALIBRATION_FILE
     out.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}:")
@@ -238,8 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="refit when to abstain, on a gold question set")
     paths(p)
-    p.add_argument("gold", nargs="?", type=Path, default=PROJECT_ROOT / "eval" / "jiangmen_qa.jsonl", help="gold set (JSONL)")
+    p.add_argument("gold", nargs="?", type=Path, default=PROJECT_ROOT / "eval" / "jiangmen_qa.jsonl",
+                   help="gold questions: .jsonl or .csv, or a SQuAD-style folder (default: the Jiangmen gold set)")
     p.add_argument("--out", type=Path, help="where to write the calibration (default: the package's calibration.json)")
+    p.add_argument("--passages", type=Path, help="answer from a passages .jsonl instead of the corpus")
+    p.add_argument("--sample", type=int, help="fit on a fixed random sample of N questions")
+    p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
+    p.add_argument("--exclude-sample", type=int, help="leave out `jmqa eval --sample N`'s questions and their passages")
+    p.add_argument("--exclude-seed", type=int, default=0, help="the --seed of that evaluation sample (default 0)")
+    p.add_argument("--evidence-only", action="store_true", help="fit stage 1 only (no LLM)")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("ask", help="ask one question")
@@ -267,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--passages", type=Path, help="answer from a passages .jsonl ({id, title, text}) instead of the corpus")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--gate", type=Path, help="floors JSON; exit 1 when a metric falls below its floor")
+    p.add_argument("--calibration", type=Path, help="abstention calibration from `jmqa calibrate --out` (default: the package's)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("chat", help="chat in the terminal: follow-up questions use the conversation")

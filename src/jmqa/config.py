@@ -57,6 +57,9 @@ class Settings(BaseSettings):
 
     # answering
     answer_mode: Literal["auto", "extractive", "generative"] = "auto"
+    # when to abstain: the package's calibration.json (fitted on eval/jiangmen_qa.jsonl) unless set;
+    # `jmqa calibrate QUESTIONS --out FILE` fits one on your own gold questions
+    calibration_file: Path | None = None
     max_question_chars: int = MAX_QUESTION_CHARS
 
     # local LLM (GGUF via llama-cpp-python) or an OpenAI-compatible server

@@ -387,6 +387,7 @@ def evaluate(
     passage_of = {d.doc_id: (d.path or d.doc_id) for d in assistant.index.documents.values()}
     config = {"questions": source, "passages": str(passages) if passages else None, "mode": mode, "k": k,
               "limit": limit, "sample": sample, "seed": seed if sample else None, "n_items": len(items),
+              "calibration": str(settings.calibration_file) if settings.calibration_file else "package default",
               "embedding_model": getattr(assistant.embedder, "model_id", None),
               "chunking": assistant.index.manifest.get("chunking")}
 

@@ -143,3 +143,51 @@ def cite(checks: Sequence[SupportCheck]) -> tuple[str, list[int]]:
         body = body[0].upper() + body[1:]
         parts.append(f"{body[:-1]} [{used.index(c.source) + 1}]{body[-1]}")
     return " ".join(parts), used
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A phrase copied word for word from source sentence `source`: `text` is the source's own spelling."""
+
+    source: int
+    start: int
+    end: int
+    text: str
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def quoted_phrase(draft: str, sources: Sequence[str]) -> Quote | None:
+    """The draft found word for word in a source sentence (case, spacing and punctuation aside, on word
+    boundaries), as the source spells it; None when it is not a copy or is only function words. A
+    copied phrase is grounded by construction: it cannot twist what its source says."""
+    draft_tokens = [t.lower() for t in _TOKEN.findall(strip_markers(draft))]
+    if not draft_tokens or all(t in STOPWORDS for t in draft_tokens):
+        return None
+    n = len(draft_tokens)
+    for i, source in enumerate(sources):
+        matches = list(_TOKEN.finditer(source))
+        tokens = [m.group(0).lower() for m in matches]
+        for j in range(len(tokens) - n + 1):
+            if tokens[j : j + n] == draft_tokens:
+                start, end = matches[j].start(), matches[j + n - 1].end()
+                return Quote(i, start, end, source[start:end])
+    return None
+
+
+_ASKED_KIND = re.compile(r"^\s*(?:which|what)\s+((?:[\w\-]+\s+){0,3}?[\w\-]+)\s+(?:does|do|did|is|are|was|were|will|has|have|can|could|should|would)\b",
+                         re.IGNORECASE)
+
+
+def passes_over_the_named_one(question: str, phrase: str, sentence: str) -> bool:
+    """A "Which logistics hub centre …?" question whose sentence names one ("the Heshan Logistics Hub
+    Centre") while the copied phrase is something else: a small model's slip, so the sentence should answer."""
+    m = _ASKED_KIND.match(question)
+    if not m:
+        return False
+    kind = m.group(1).split()[-2:]  # the head noun and the word before it: "hub centre"
+    named = re.search(r"\b[A-Z][\w\-]*\s+" + r"\s+".join(re.escape(w) for w in kind) + r"\b", sentence, re.IGNORECASE)
+    if named is None or not named.group(0)[:1].isupper() or not any(ch.isupper() for ch in named.group(0)[1:]):
+        return False
+    return kind[-1].lower() not in phrase.lower()

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from jmqa.config import Settings
 from jmqa.errors import BadInputError, ModelUnavailableError
 from jmqa.model_file import resolve_model_path
@@ -60,6 +62,10 @@ class LLM(Protocol):
     ) -> Iterator[str]: ...
 
     def yes_probability(self, messages: list[Message]) -> float: ...
+
+    def first_token_probability(self, messages: list[Message], reply: str) -> float:
+        """The probability that the reply starts as `reply` does (its first token, in any capitalisation)."""
+        ...
 
 
 def yes_share(yes_logits: Sequence[float], no_logits: Sequence[float]) -> float:
@@ -150,16 +156,28 @@ class LlamaCppLLM:
 
     def yes_probability(self, messages: list[Message]) -> float:
         """P("Yes") against P("No") as the first answer token, from the full next-token logits."""
+        model = self._loaded()
+        logits = self._first_logits(model, messages)
+        return yes_share([float(logits[i]) for i in model.yes_ids], [float(logits[i]) for i in model.no_ids])
+
+    def first_token_probability(self, messages: list[Message], reply: str) -> float:
+        model = self._loaded()
+        ids = _first_token_ids(model.llama, reply)
+        logits = np.asarray(self._first_logits(model, messages), dtype=np.float64)
+        top = logits.max()
+        log_z = top + math.log(float(np.exp(logits - top).sum()))
+        return float(sum(math.exp(logits[i] - log_z) for i in ids))
+
+    def _first_logits(self, model: _LoadedModel, messages: list[Message]) -> Any:
+        """The whole vocabulary's logits before the reply's first token (the prompt cache makes a second
+        look at a prompt just read cost one token)."""
         from llama_cpp import LogitsProcessorList
 
-        model = self._loaded()
-        ids = model.yes_ids + model.no_ids
-        seen: list[list[float]] = []
+        seen: list[Any] = []
 
         def capture(_input_ids: Any, scores: Any) -> Any:
-            # Called with the whole vocabulary's logits before sampling the first token.
             if not seen:
-                seen.append([float(scores[i]) for i in ids])
+                seen.append(np.array(scores, copy=True))
             return scores
 
         with self._exclusive(model):
@@ -168,8 +186,7 @@ class LlamaCppLLM:
             )
         if not seen:
             raise ModelUnavailableError(f"llama.cpp returned no logits for {self.model_path}")
-        logits = seen[0]
-        return yes_share(logits[: len(model.yes_ids)], logits[len(model.yes_ids) :])
+        return seen[0]
 
     def _loaded(self) -> _LoadedModel:
         if self._model is None:
@@ -302,6 +319,16 @@ def _prompt_cached(llama_class: type[Llama]) -> type[Llama]:
     return PromptCachedLlama
 
 
+def _first_token_ids(llama: Llama, reply: str) -> tuple[int, ...]:
+    """The first token of `reply` as the model would start it: as written, capitalised, lower case."""
+    ids: list[int] = []
+    for text in dict.fromkeys((reply, reply[:1].upper() + reply[1:], reply.lower())):
+        tokens = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if tokens and tokens[0] not in ids:
+            ids.append(tokens[0])
+    return tuple(ids)
+
+
 def _single_token_ids(llama: Llama, spellings: Sequence[str]) -> tuple[int, ...]:
     ids: list[int] = []
     for text in spellings:
@@ -411,14 +438,7 @@ class OpenAICompatibleLLM:
 
     def yes_probability(self, messages: list[Message]) -> float:
         """P("Yes") against P("No") from the server's top log-probabilities, or from its answer if it gives none."""
-        payload = self._payload(messages, 1, 0.0, None)
-        try:
-            body = self._post(payload | {"logprobs": True, "top_logprobs": 20})
-        except _ServerStatusError as e:
-            # Some servers reject logprobs outright; the plain answer still says yes or no.
-            logger.info("%s refused logprobs (%s); reading its answer instead", self.base_url, e.status)
-            body = self._post(payload)
-        choice = _first_choice(body)
+        choice = self._first_token(messages)
         probability = _yes_share_from_logprobs(choice.get("logprobs"))
         if probability is not None:
             return probability
@@ -429,6 +449,28 @@ class OpenAICompatibleLLM:
         if text.startswith("no"):
             return 0.1
         return 0.5
+
+    def first_token_probability(self, messages: list[Message], reply: str) -> float:
+        """From the server's top log-probabilities of the first token (0 when the reply's is not among them),
+        or 1/0 from its plain answer when it gives none."""
+        choice = self._first_token(messages)
+        pairs = _top_logprobs(choice.get("logprobs"))
+        if not pairs:
+            text = ((choice.get("message") or {}).get("content") or "").strip().lower()
+            return 1.0 if text and reply.lower().startswith(text) else 0.0
+        return sum(math.exp(lp) for token, lp in pairs
+                   if token.strip() and reply.lower().startswith(token.strip().lower()))
+
+    def _first_token(self, messages: list[Message]) -> dict[str, Any]:
+        """The server's one-token reply with its top log-probabilities (or without, if it refuses them)."""
+        payload = self._payload(messages, 1, 0.0, None)
+        try:
+            body = self._post(payload | {"logprobs": True, "top_logprobs": 20})
+        except _ServerStatusError as e:
+            # Some servers reject logprobs outright; the plain reply still says something.
+            logger.info("%s refused logprobs (%s); reading its answer instead", self.base_url, e.status)
+            body = self._post(payload)
+        return _first_choice(body)
 
     def _payload(
         self, messages: list[Message], max_tokens: int, temperature: float, stop: list[str] | None
@@ -501,15 +543,20 @@ def _first_choice(body: dict[str, Any]) -> dict[str, Any]:
     return choices[0]
 
 
-def _yes_share_from_logprobs(logprobs: dict[str, Any] | None) -> float | None:
-    """The yes share of the first token's top log-probabilities; None when they hold neither answer."""
+def _top_logprobs(logprobs: dict[str, Any] | None) -> list[tuple[str, float]]:
+    """(token, log-probability) pairs of the first token's top alternatives, as the server lists them."""
     content = (logprobs or {}).get("content") or []
     if not content:
-        return None
+        return []
     top = content[0].get("top_logprobs") or []
     # OpenAI lists {"token", "logprob"} entries; older servers map token -> logprob.
     pairs = list(top.items()) if isinstance(top, dict) else [(t.get("token") or "", t.get("logprob")) for t in top]
-    pairs = [(token, lp) for token, lp in pairs if isinstance(lp, (int, float))]
+    return [(token, float(lp)) for token, lp in pairs if isinstance(lp, (int, float))]
+
+
+def _yes_share_from_logprobs(logprobs: dict[str, Any] | None) -> float | None:
+    """The yes share of the first token's top log-probabilities; None when they hold neither answer."""
+    pairs = _top_logprobs(logprobs)
     if not pairs:
         return None
     yes = [lp for token, lp in pairs if token.strip().lower() == "yes"]
