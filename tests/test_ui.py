@@ -195,3 +195,10 @@ def test_the_real_pipeline_drains_with_a_fake_embedder(corpus_copy, tmp_path, fa
         c = final.answer.citations[0]
         assert doc.text[c.start : c.end] == c.quote
         assert "<mark" in final.sources_html
+
+
+def test_a_calibrated_confidence_is_never_shown_as_certainty():
+    from dataclasses import replace
+
+    html = answer_html(replace(ANSWER, confidence=0.998), {"d1": DOC})
+    assert "99% confident" in html and "100% confident" not in html

@@ -173,7 +173,8 @@ def answer_html(answer: Answer, documents: dict[str, Document] | None = None) ->
         body = f"<strong>{esc(first.rstrip('.'))}.</strong> {esc(rest)}" if rest else esc(answer.text)
         return (f'<div class="jmqa-abstain"><span class="jmqa-icon" aria-hidden="true">i</span>'
                 f"<div>{body}</div></div>")
-    meta = [f"{round(100 * answer.confidence)}% confident", answer.mode]
+    # a calibrated estimate is never certainty: 0.998 shows as 99%, not 100%
+    meta = [f"{min(99, round(100 * answer.confidence))}% confident", answer.mode]
     if total := answer.timings.get("total_s"):
         meta.append(f"{total:.1f} s")
     n = len(answer.citations)
