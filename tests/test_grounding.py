@@ -84,14 +84,14 @@ def test_a_copied_phrase_is_found_word_for_word_and_spelled_as_the_source_spells
 
 
 def test_calibration_reader_stage_is_fitted_when_the_refusal_probability_separates_right_from_wrong():
-    from jmqa.calibration import _Row, fit_rows
+    from jmqa.calibration import CalibrationRow, fit_rows
 
     rng = np.random.default_rng(0)
     rows = []
     for i in range(200):
         answerable = i % 2 == 0
         # the evidence features say little; the model's refusal probability says a lot
-        rows.append(_Row((rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.7)), answerable, answerable,
+        rows.append(CalibrationRow((rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.7)), answerable, answerable,
                          float(rng.uniform(0.01, 0.2) if answerable else rng.uniform(0.3, 0.9))))
     cal = fit_rows(rows, fitted_on="synthetic")
     assert cal.reader.w_refusal < 0 and cal.reader.threshold > 0
@@ -99,7 +99,7 @@ def test_calibration_reader_stage_is_fitted_when_the_refusal_probability_separat
     p_refused = cal.reader.probability(cal.probability(0.8, 0.5), 0.8)
     assert p_ok >= cal.reader.threshold > p_refused
     # without the model's probabilities only stage 1 is fitted, and it passes through unchanged
-    plain = fit_rows([_Row(r.features, r.right, r.answerable, None) for r in rows], fitted_on="synthetic")
+    plain = fit_rows([CalibrationRow(r.features, r.right, r.answerable, None) for r in rows], fitted_on="synthetic")
     assert plain.reader.threshold == 0.0 and plain.reader_gate == plain.threshold
 
 

@@ -144,7 +144,9 @@ def evidence_holds(quotes: list[str], support: Sequence[str], answers: Sequence[
 
 
 @dataclass(frozen=True)
-class _Row:
+class CalibrationRow:
+    """One gold question as calibration sees it (what `fit` measures, `fit_rows` fits on)."""
+
     features: tuple[float, float]  # stage 1: coverage, dense
     right: bool  # answerable, and the sentences read hold its gold support (or answer)
     answerable: bool
@@ -180,15 +182,15 @@ def fit(assistant: Any, items: Sequence[Any], *, reader: bool = True, progress: 
             sources = [c.text for c in GenerativeAnswerer.sources(ev)]
             p_refusal = llm.first_token_probability(reader_messages(reading.question, sources), REFUSAL)
         read = [s.candidate.text for s in ev.chosen]
-        rows.append(_Row((ev.coverage, ev.dense) if ev.chosen else (0.0, 0.0),
-                         item.answerable and bool(read) and evidence_holds(read, item.support, item.answers),
-                         item.answerable, p_refusal))
+        rows.append(CalibrationRow((ev.coverage, ev.dense) if ev.chosen else (0.0, 0.0),
+                                   item.answerable and bool(read) and evidence_holds(read, item.support, item.answers),
+                                   item.answerable, p_refusal))
         if progress is not None:
             progress()
     return fit_rows(rows, fitted_on=f"{len(rows)} gold rows")
 
 
-def fit_rows(rows: Sequence[_Row], *, fitted_on: str) -> Calibration:
+def fit_rows(rows: Sequence[CalibrationRow], *, fitted_on: str) -> Calibration:
     """Both stages from precomputed rows (pure; see `fit`)."""
     x = np.array([r.features for r in rows], dtype=np.float64)
     right = np.array([r.right for r in rows])
