@@ -379,3 +379,15 @@ def test_eval_command_writes_a_report_and_the_gate_fails_below_a_floor(tmp_path)
     assert "answer_accuracy" not in r.stderr
     assert (out / "report.md").is_file() and (out / "report.html").is_file()
     assert "answer_accuracy" in r.stdout
+
+
+def test_without_sample_leaves_out_the_evaluation_sample_and_every_question_on_its_passages():
+    from jmqa.questions import without_sample
+
+    items = [QAItem(id=str(i), question=f"q{i}", support_ids=(f"p{i % 10}",)) for i in range(60)]
+    held_out = select_items(items, sample=5, seed=0)
+    rest = without_sample(items, sample=5, seed=0)
+    seen = {p for it in held_out for p in it.support_ids}
+    assert rest and not {it.id for it in held_out} & {it.id for it in rest}
+    assert not seen & {p for it in rest for p in it.support_ids}
+    assert len(rest) == sum(1 for it in items if it.support_ids[0] not in seen)

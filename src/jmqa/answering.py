@@ -193,10 +193,19 @@ class ExtractiveAnswerer:
         evidence = evidence or self.assess(question, hits, query=query)
         p = self.probability(evidence)
         if p < self.calibration.threshold:
-            log.info("abstaining on %r: p=%.2f (coverage %.2f, dense %.2f, unsupported %s%s)", question, p,
-                     evidence.coverage, evidence.dense, list(evidence.missing_terms),
-                     f", {evidence.reason}" if evidence.reason else "")
-            return abstain(query=query, hits=hits, confidence=1.0 - p)
+            return self.abstention(question, evidence, p, query=query, hits=hits)
+        return self.quotation(evidence, p, query=query, hits=hits)
+
+    def abstention(self, question: str, evidence: Evidence, p: float, *, query: str, hits: Sequence[Hit],
+                   mode: str = "extractive") -> Answer:
+        """"The documents don't say", logged with the evidence that fell short."""
+        log.info("abstaining on %r: p=%.2f (coverage %.2f, dense %.2f, unsupported %s%s)", question, p,
+                 evidence.coverage, evidence.dense, list(evidence.missing_terms),
+                 f", {evidence.reason}" if evidence.reason else "")
+        return abstain(query=query, hits=hits, confidence=1.0 - p, mode=mode)
+
+    def quotation(self, evidence: Evidence, p: float, *, query: str, hits: Sequence[Hit]) -> Answer:
+        """The chosen source sentences themselves, each cited."""
         citations = evidence.citations()
         text = " ".join(f"{c.quote} [{i}]" for i, c in enumerate(citations, start=1))
         return Answer(text=text, citations=citations, abstained=False, confidence=round(p, 4),
@@ -272,9 +281,7 @@ class GenerativeAnswerer:
         p = self.extractive.probability(evidence)
         calibration = self.extractive.calibration
         if p < calibration.reader_gate:
-            log.info("abstaining on %r: p=%.2f (coverage %.2f, dense %.2f%s)", question, p, evidence.coverage,
-                     evidence.dense, f", {evidence.reason}" if evidence.reason else "")
-            yield replace(abstain(query=query, hits=hits, confidence=1.0 - p, mode=self.mode),
+            yield replace(self.extractive.abstention(question, evidence, p, query=query, hits=hits, mode=self.mode),
                           timings={"assess_s": round(time.perf_counter() - t0, 4)})
             return
         sources = self.sources(evidence)
@@ -349,7 +356,4 @@ class GenerativeAnswerer:
                 return Answer(text=text, citations=citations, abstained=False, confidence=round(confidence, 4),
                               mode=self.mode, query=query, hits=tuple(hits))
         log.info("no verified sentence in the model's answer %r; answering with the source sentences", draft[:200])
-        citations = evidence.citations()
-        text = " ".join(f"{c.quote} [{i}]" for i, c in enumerate(citations, start=1))
-        return Answer(text=text, citations=citations, abstained=False, confidence=round(p, 4),
-                      mode=self.extractive.mode, query=query, hits=tuple(hits))
+        return self.extractive.quotation(evidence, p, query=query, hits=hits)

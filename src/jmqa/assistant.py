@@ -14,7 +14,7 @@ from typing import Any
 from .answering import ExtractiveAnswerer, GenerativeAnswerer, TermStatistics, Thresholds
 from .calibration import Calibration, load_calibration
 from .config import Settings
-from .conversation import as_turns, resolve
+from .conversation import Resolution, as_turns, resolve
 from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import BadInputError, JmqaError, ModelUnavailableError
 from .index import CURRENT, Index, load_or_build
@@ -22,7 +22,7 @@ from .ingest import load_corpus
 from .llm import LLM, load_llm
 from .multilingual import needs_translation, translate_question
 from .retrieval import Retriever
-from .types import Answer
+from .types import Answer, Hit
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,16 @@ class Assistant:
         assert answer is not None  # ask_stream always ends with an Answer
         return answer
 
+    def read(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
+             llm: LLM | None = None) -> tuple[Resolution, list[Hit]]:
+        """The question as jmqa reads it (in English with `llm`, standalone in its conversation) and the hits
+        retrieved for it: the first half of every answer, shared with `jmqa calibrate`."""
+        if llm is not None and needs_translation(question):
+            question = translate_question(llm, question)
+        # a model rewrite of a follow-up only if the model is already loaded: rules come first
+        reading = resolve(question, as_turns(history), llm=self._llm)
+        return reading, self.retriever.search(reading.query, k=k or self.settings.top_k)
+
     def ask_stream(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
                    mode: str | None = None) -> Iterator[str | Answer]:
         """Yield the draft answer's text pieces as they are generated, then the final, verified Answer
@@ -237,15 +247,9 @@ class Assistant:
         t0 = time.perf_counter()
         q = validate_question(question, self.settings.max_question_chars)
         self.refresh()
-        turns = as_turns(history)
-        k = k or self.settings.top_k
         answerer = self._answerer(self._mode(mode))
-        if needs_translation(q) and isinstance(answerer, GenerativeAnswerer):
-            q = translate_question(answerer.llm, q)
-        # a model rewrite of a follow-up only if the model is already loaded: rules come first
-        reading = resolve(q, turns, llm=self._llm)
+        reading, hits = self.read(q, history, k=k, llm=answerer.llm if isinstance(answerer, GenerativeAnswerer) else None)
         question, query = reading.question, reading.query
-        hits = self.retriever.search(query, k=k)
         t1 = time.perf_counter()
         if isinstance(answerer, GenerativeAnswerer):
             final: Answer | None = None

@@ -159,9 +159,7 @@ def fit(assistant: Any, items: Sequence[Any], *, reader: bool = True, progress: 
     odds and the model's refusal probability. The two thresholds are chosen together to maximise answer
     accuracy on answerable items plus abstention on unanswerable ones."""
     from .answering import REFUSAL, GenerativeAnswerer, reader_messages
-    from .conversation import resolve
     from .errors import ModelUnavailableError
-    from .multilingual import needs_translation, translate_question
 
     llm = None
     if reader:
@@ -171,11 +169,7 @@ def fit(assistant: Any, items: Sequence[Any], *, reader: bool = True, progress: 
             log.warning("no LLM (%s): fitting the evidence stage only", exc)
     rows = []
     for item in items:
-        question = item.question
-        if llm is not None and needs_translation(question):
-            question = translate_question(llm, question)
-        reading = resolve(question, item.history)
-        hits = assistant.retriever.search(reading.query, k=assistant.settings.top_k)
+        reading, hits = assistant.read(item.question, item.history, llm=llm)
         ev = assistant.extractive.assess(reading.question, hits, query=reading.query)
         p_refusal = None
         if llm is not None and ev.chosen:

@@ -211,26 +211,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Refit when to abstain on gold questions and write it where the answerers read it."""
     from .calibration import CALIBRATION_FILE, fit
     from .evaluate import _progress
-    from .questions import load_items, passages_assistant, select_items
+    from .questions import assistant_for, load_items, select_items, without_sample
 
     items, skipped, passages = load_items(args.gold)
     for line in skipped:
         log.warning("skipped %s", line)
     if args.exclude_sample:
-        # leave out an evaluation sample, and every question on the same passages, so it stays unseen
-        held_out = select_items(items, sample=args.exclude_sample, seed=args.exclude_seed)
-        ids = {it.id for it in held_out}
-        passage_ids = {p for it in held_out for p in it.support_ids}
-        items = [it for it in items if it.id not in ids and not passage_ids.intersection(it.support_ids)]
+        items = without_sample(items, sample=args.exclude_sample, seed=args.exclude_seed)
     items = select_items(items, sample=args.sample, seed=args.seed)
     settings = _settings(args)
-    passages = args.passages or passages
-    if passages:
-        assistant = passages_assistant(passages, settings=settings, show_progress=sys.stderr.isatty())
-    else:
-        from .assistant import Assistant
-
-        assistant = Assistant.load(settings=settings)
+    assistant = assistant_for(args.passages or passages, settings=settings, show_progress=sys.stderr.isatty())
     bar = _progress(len(items), 0, settings.show_progress and sys.stderr.isatty())
     try:
         calibration = fit(assistant, items, reader=not args.evidence_only,

@@ -353,7 +353,7 @@ def evaluate(
     continues an interrupted run in the same folder.
     """
     from .config import Settings
-    from .questions import passages_assistant
+    from .questions import assistant_for
 
     if mode not in MODES:
         raise BadInputError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -375,13 +375,7 @@ def evaluate(
         log.warning("skipped %s", line)
 
     if assistant is None:
-        if passages:
-            assistant = passages_assistant(Path(passages), settings=settings, embedder=embedder,
-                                           show_progress=show_progress)
-        else:
-            from .assistant import Assistant
-
-            assistant = Assistant.load(settings=settings, embedder=embedder, show_progress=show_progress)
+        assistant = assistant_for(passages, settings=settings, embedder=embedder, show_progress=show_progress)
     if hasattr(assistant.embedder, "warm_up"):  # so the first question's timings do not include the model load
         assistant.embedder.warm_up()
     passage_of = {d.doc_id: (d.path or d.doc_id) for d in assistant.index.documents.values()}

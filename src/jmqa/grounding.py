@@ -176,8 +176,8 @@ def quoted_phrase(draft: str, sources: Sequence[str]) -> Quote | None:
     return None
 
 
-_ASKED_KIND = re.compile(r"^\s*(?:which|what)\s+((?:[\w\-]+\s+){0,3}?[\w\-]+)\s+(?:does|do|did|is|are|was|were|will|has|have|can|could|should|would)\b",
-                         re.IGNORECASE)
+_ASKED_KIND = re.compile(r"^\s*(?:which|what)\s+((?:[\w\-]+\s+){0,3}?[\w\-]+)\s+"
+                         r"(?:does|do|did|is|are|was|were|will|has|have|can|could|should|would)\b", re.IGNORECASE)
 
 
 def passes_over_the_named_one(question: str, phrase: str, sentence: str) -> bool:
@@ -186,8 +186,6 @@ def passes_over_the_named_one(question: str, phrase: str, sentence: str) -> bool
     m = _ASKED_KIND.match(question)
     if not m:
         return False
-    kind = m.group(1).split()[-2:]  # the head noun and the word before it: "hub centre"
-    named = re.search(r"\b[A-Z][\w\-]*\s+" + r"\s+".join(re.escape(w) for w in kind) + r"\b", sentence, re.IGNORECASE)
-    if named is None or not named.group(0)[:1].isupper() or not any(ch.isupper() for ch in named.group(0)[1:]):
-        return False
-    return kind[-1].lower() not in phrase.lower()
+    kind = [w.capitalize() for w in m.group(1).split()[-2:]]  # the head noun and the word before it, as in a name
+    named = re.search(r"\b[A-Z][\w\-]*\s+" + r"\s+".join(map(re.escape, kind)) + r"\b", sentence)
+    return named is not None and kind[-1].lower() not in phrase.lower()

@@ -162,6 +162,15 @@ def select_items(items: Sequence[QAItem], *, limit: int | None = None, sample: i
     return chosen
 
 
+def without_sample(items: Sequence[QAItem], *, sample: int, seed: int = 0) -> list[QAItem]:
+    """The items left when `select_items(sample=..., seed=...)` is held out, and with it every item on the
+    same passages (support_ids): what a calibration can be fitted on without seeing an evaluation sample."""
+    held_out = select_items(items, sample=sample, seed=seed)
+    ids = {it.id for it in held_out}
+    passages = {p for it in held_out for p in it.support_ids}
+    return [it for it in items if it.id not in ids and not passages.intersection(it.support_ids)]
+
+
 # ---------------------------------------------------------------- benchmark passages
 
 
@@ -195,6 +204,15 @@ def passages_index_dir(path: Path, cache_dir: Path) -> Path:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return Path(cache_dir) / "eval-index" / h.hexdigest()[:16]
+
+
+def assistant_for(passages: Path | None, *, settings: Any, embedder: Any = None, show_progress: bool = False) -> Any:
+    """An Assistant over benchmark passages when given, else over the corpus of `settings`."""
+    if passages:
+        return passages_assistant(Path(passages), settings=settings, embedder=embedder, show_progress=show_progress)
+    from .assistant import Assistant
+
+    return Assistant.load(settings=settings, embedder=embedder, show_progress=show_progress)
 
 
 def passages_assistant(path: Path, *, settings: Any, embedder: Any = None, show_progress: bool = False) -> Any:
