@@ -7,6 +7,7 @@ import pytest
 from jmqa import Answer, Assistant, ModelUnavailableError
 from jmqa.answering import SYSTEM_PROMPT
 from jmqa.config import Settings
+from jmqa.llm import Probe
 
 from .conftest import ROOT
 
@@ -34,9 +35,9 @@ class ScriptedLLM:
     def yes_probability(self, messages):
         return 0.9
 
-    def first_token_probability(self, messages, reply):
+    def probe(self, messages, reply, text):
         self.prompts.append(messages)
-        return 1.0 if self.reply.lower().startswith(reply.lower()) else 0.0
+        return Probe(1.0 if self.reply.lower().startswith(reply.lower()) else 0.0, None)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,7 @@
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from jmqa.calibration import Calibration, best_threshold, evidence_is_right, fit_logistic
 from jmqa.grounding import answer_sentences, check_sentence, cite, lexical_support, numbers_supported, strip_markers
@@ -103,6 +106,25 @@ def test_calibration_reader_stage_is_fitted_when_the_refusal_probability_separat
     assert plain.reader.threshold == 0.0 and plain.reader_gate == plain.threshold
 
 
+def test_calibration_reader_stage_weighs_the_question_log_probability_when_it_separates():
+    from jmqa.calibration import CalibrationRow, fit_rows
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(200):
+        answerable = i % 2 == 0
+        # the refusal probability says little; how expected the question was after the passage says a lot
+        rows.append(CalibrationRow((rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.7)), answerable, answerable,
+                                   float(rng.uniform(0.05, 0.5)),
+                                   float(rng.normal(-1.0, 0.3) if answerable else rng.normal(-2.5, 0.3))))
+    reader = fit_rows(rows, fitted_on="synthetic").reader
+    assert reader.w_question > 0 and reader.question_mean == pytest.approx(-1.75, abs=0.1)
+    p1 = 0.7
+    assert reader.probability(p1, 0.2, -1.0) >= reader.threshold > reader.probability(p1, 0.2, -2.5)
+    # a backend that cannot measure it (None) is taken at the fitted mean
+    assert reader.probability(p1, 0.2, None) == reader.probability(p1, 0.2, reader.question_mean)
+
+
 def test_a_calibration_file_round_trips_and_a_broken_one_says_what_to_do(tmp_path):
     import json
 
@@ -111,13 +133,17 @@ def test_a_calibration_file_round_trips_and_a_broken_one_says_what_to_do(tmp_pat
     from jmqa.calibration import ReaderCalibration, load_calibration
     from jmqa.errors import BadInputError
 
-    cal = Calibration(2.0, 1.0, -1.0, 0.4, "test", ReaderCalibration(0.2, 1.1, -0.7, 0.3, 0.45))
+    cal = Calibration(2.0, 1.0, -1.0, 0.4, "test", ReaderCalibration(0.2, 1.1, -0.7, 0.3, 0.45, 0.8, -1.6))
     path = tmp_path / "cal.json"
     path.write_text(json.dumps(cal.to_dict()))
     assert load_calibration(path) == cal
     old = {k: v for k, v in cal.to_dict().items() if k != "reader"}  # written before the reader stage
     path.write_text(json.dumps(old))
     assert load_calibration(path).reader == ReaderCalibration()
+    older = cal.to_dict()  # written before the question log-probability joined the reader stage
+    del older["reader"]["w_question"], older["reader"]["question_mean"]
+    path.write_text(json.dumps(older))
+    assert load_calibration(path).reader == replace(cal.reader, w_question=0.0, question_mean=0.0)
     path.write_text("{not json")
     with pytest.raises(BadInputError, match="jmqa calibrate"):
         load_calibration(path)
@@ -137,3 +163,15 @@ def test_a_phrase_that_passes_over_the_named_thing_asked_for_is_caught():
     assert not passes_over_the_named_one("Which river flows through Lyon?", "the Rhône", "Lyon is on the Rhône.")
     assert not passes_over_the_named_one("Which city hosted the Games?", "Paris", "It was Paris, the capital city.")
     assert not passes_over_the_named_one("What are the core industries?", "food", "The core industries are food.")
+
+
+def test_a_copied_phrase_that_only_repeats_the_question_is_not_an_answer():
+    from jmqa.grounding import echoes_the_question
+
+    assert echoes_the_question("What are the stages in a compound engine called?", "stages")
+    assert echoes_the_question("What is Cultural Imperialism often referred to as?", "cultural imperialism")
+    assert not echoes_the_question("What are the stages in a compound engine called?", "high and low pressure")
+    assert not echoes_the_question("What city is the capital of Victoria?", "Melbourne")
+    # a question that offers a choice is answered with one of its own words
+    assert not echoes_the_question("Was the plague spread faster or slower?", "faster")
+    assert not echoes_the_question("Which is it?", "the")  # nothing said, nothing repeated

@@ -341,15 +341,16 @@ def test_server_rejecting_logprobs_is_asked_again_without_them() -> None:
     assert scripted_server(handler).yes_probability([{"role": "user", "content": "?"}]) == 0.9
 
 
-def test_server_first_token_probability_sums_the_listed_tokens_that_start_the_reply() -> None:
+def test_server_probe_sums_the_listed_tokens_that_start_the_reply() -> None:
     top = [{"token": "un", "logprob": -0.5}, {"token": "Un", "logprob": -2.0}, {"token": "the", "logprob": -1.2}]
     logprobs = {"content": [{"token": "un", "logprob": -0.5, "top_logprobs": top}]}
     backend = scripted_server(lambda request: httpx.Response(200, json=completion("un", logprobs)))
-    p = backend.first_token_probability([{"role": "user", "content": "?"}], "unanswerable")
-    assert p == pytest.approx(math.exp(-0.5) + math.exp(-2.0))
+    probe = backend.probe([{"role": "user", "content": "?"}], "unanswerable", "?")
+    assert probe.reply_probability == pytest.approx(math.exp(-0.5) + math.exp(-2.0))
+    assert probe.text_logprob is None  # a chat server does not give the prompt's log-probabilities
     # no logprobs: the plain reply says it, all or nothing
     plain = scripted_server(lambda request: httpx.Response(200, json=completion("the Rhône")))
-    assert plain.first_token_probability([{"role": "user", "content": "?"}], "unanswerable") == 0.0
+    assert plain.probe([{"role": "user", "content": "?"}], "unanswerable", "?").reply_probability == 0.0
 
 
 def test_server_stream_is_read_from_server_sent_events() -> None:
@@ -445,11 +446,43 @@ def test_local_yes_probability_agrees_with_the_greedy_answer(local_llm: LlamaCpp
 def test_local_refusal_probability_is_higher_when_the_passage_does_not_answer(local_llm: LlamaCppLLM) -> None:
     from jmqa.answering import REFUSAL, reader_messages
 
-    answerable = local_llm.first_token_probability(reader_messages(ANSWERABLE, [PASSAGE]), REFUSAL)
-    unrelated = local_llm.first_token_probability(reader_messages(UNRELATED, [PASSAGE]), REFUSAL)
+    answerable = local_llm.probe(reader_messages(ANSWERABLE, [PASSAGE]), REFUSAL, ANSWERABLE).reply_probability
+    unrelated = local_llm.probe(reader_messages(UNRELATED, [PASSAGE]), REFUSAL, UNRELATED).reply_probability
     assert 0.0 <= answerable < unrelated <= 1.0
     refused = local_llm.chat(reader_messages(UNRELATED, [PASSAGE]), max_tokens=8).strip().lower()
     assert refused.startswith(REFUSAL[:2]) == (unrelated > 0.5)
+
+
+@pytest.mark.slow
+def test_probe_reads_the_question_as_the_whole_prompt_logits_do(local_llm: LlamaCppLLM, default_model: Path) -> None:
+    """The question's log-probability taken while the prompt is read equals the one computed from every
+    position's logits, and a prompt read before in full keeps its figure."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    from jmqa.answering import REFUSAL, reader_messages
+
+    messages = reader_messages(ANSWERABLE, [PASSAGE])
+    probe = local_llm.probe(messages, REFUSAL, ANSWERABLE)
+    assert probe.text_logprob is not None and probe.text_logprob < 0
+
+    reference = Llama(model_path=str(default_model), n_ctx=512, logits_all=True, verbose=False, n_threads=2)
+    prompt = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    tokens = reference.tokenize((prompt + "<|im_start|>assistant\n").encode(), add_bos=False, special=True)
+    question = reference.tokenize(f" {ANSWERABLE}".encode(), add_bos=False, special=False)[:-1]
+    start = max(i for i in range(len(tokens)) if tokens[i : i + len(question)] == question)
+    reference.eval(tokens)
+    scores = np.asarray(reference.scores[: len(tokens)], dtype=np.float64)
+    logprobs = [scores[i - 1][tokens[i]] - np.logaddexp.reduce(scores[i - 1])
+                for i in range(start, start + len(question))]
+    assert probe.text_logprob == pytest.approx(float(np.mean(logprobs)), abs=0.02)
+
+    again = local_llm.probe(messages, REFUSAL, ANSWERABLE)  # the whole prompt is in the prompt cache now
+    assert again.text_logprob == pytest.approx(probe.text_logprob, abs=1e-3)
+    assert again.reply_probability == pytest.approx(probe.reply_probability, abs=1e-3)
+    # an unrelated question is less expected after the passage than one about it
+    unrelated = local_llm.probe(reader_messages(UNRELATED, [PASSAGE]), REFUSAL, UNRELATED)
+    assert unrelated.text_logprob is not None and unrelated.text_logprob < probe.text_logprob
 
 
 @pytest.mark.slow

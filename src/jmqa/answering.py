@@ -30,6 +30,7 @@ from .grounding import (
     answer_sentences,
     check_sentence,
     cite,
+    echoes_the_question,
     passes_over_the_named_one,
     quoted_phrase,
     strip_markers,
@@ -262,8 +263,8 @@ def reader_messages(question: str, sources: Sequence[str]) -> list[dict[str, str
 
 class GenerativeAnswerer:
     """A local LLM reads the evidence and copies the phrase that answers. Before it writes, its chance of
-    replying "unanswerable" joins the evidence score (calibration stage 2) to decide whether to answer at
-    all. A copied phrase is cited to its sentence; any other reply is checked sentence by sentence against
+    replying "unanswerable" and how expected it found the question after the passage join the evidence
+    score (calibration stage 2) to decide whether to answer at all. A copied phrase is cited to its sentence; any other reply is checked sentence by sentence against
     the sources, unsupported sentences are dropped, and with nothing left the extractive answer stands."""
 
     mode = "generative"
@@ -286,12 +287,13 @@ class GenerativeAnswerer:
             return
         sources = self.sources(evidence)
         messages = reader_messages(question, [c.text for c in sources])
-        p_refusal = self.llm.first_token_probability(messages, REFUSAL)
-        p = calibration.reader.probability(p, p_refusal)
+        probe = self.llm.probe(messages, REFUSAL, question)
+        p = calibration.reader.probability(p, probe.reply_probability, probe.text_logprob)
         t1 = time.perf_counter()
         timings = {"assess_s": round(t1 - t0, 4)}
         if p < calibration.reader.threshold:
-            log.info("abstaining on %r: p=%.2f after reading (p(%s)=%.2f)", question, p, REFUSAL, p_refusal)
+            log.info("abstaining on %r: p=%.2f after reading (p(%s)=%.2f, question log-probability %s)", question, p,
+                     REFUSAL, probe.reply_probability, probe.text_logprob)
             yield replace(abstain(query=query, hits=hits, confidence=1.0 - p, mode=self.mode), timings=timings)
             return
         pieces: list[str] = []
@@ -324,6 +326,9 @@ class GenerativeAnswerer:
         if quote is not None and passes_over_the_named_one(question, quote.text, sources[quote.source].text):
             log.info("the copied phrase %r is not the %s its sentence names; answering with the sentence", quote.text,
                      question)
+            quote, draft = None, ""
+        elif quote is not None and echoes_the_question(question, quote.text):
+            log.info("the copied phrase %r only repeats the question; answering with the sentence", quote.text)
             quote, draft = None, ""
         if quote is not None:
             c = sources[quote.source]

@@ -3,8 +3,10 @@
 Two stages, each a small logistic model fitted on a gold set by `jmqa calibrate` and kept in
 `calibration.json` beside this file (or a file of your own, `JMQA_CALIBRATION_FILE`):
 1. evidence, for every answer: how much of the question the best sentence covers, how close it is;
-2. reader, for generative answers only: stage 1's odds and how likely the model is to start its reply
-   with the refusal word (read from its first-token distribution, before any text is shown).
+2. reader, for generative answers only: stage 1's odds, how likely the model is to start its reply
+   with the refusal word (read from its first-token distribution, before any text is shown), and how
+   expected it found the question's words after the passage (a question the passage does not answer
+   tends to name what the passage does not lead one to expect).
 """
 
 from __future__ import annotations
@@ -29,9 +31,12 @@ REFUSAL_FLOOR = 1e-6  # refusal probabilities below this count as this (a script
 
 @dataclass(frozen=True)
 class ReaderCalibration:
-    """p = sigmoid(w_evidence * logit(p_evidence) + w_refusal * log(p_refusal) + bias); abstain below threshold.
+    """p = sigmoid(w_evidence * logit(p_evidence) + w_refusal * log(p_refusal) + w_question * question_logprob
+    + bias); abstain below threshold.
 
     `gate`: stage 1's probability below which the model is not asked at all (None: stage 1's threshold).
+    `question_logprob`: the mean log-probability per token of the question after the passage; a backend that
+    cannot measure it (a chat server) gets `question_mean`, its mean on the rows fitted.
     The defaults pass stage 1's probability through and never abstain here."""
 
     gate: float | None = None
@@ -39,9 +44,13 @@ class ReaderCalibration:
     w_refusal: float = 0.0
     bias: float = 0.0
     threshold: float = 0.0
+    w_question: float = 0.0
+    question_mean: float = 0.0
 
-    def probability(self, p_evidence: float, p_refusal: float) -> float:
-        z = self.w_evidence * _logit(p_evidence) + self.w_refusal * math.log(max(p_refusal, REFUSAL_FLOOR)) + self.bias
+    def probability(self, p_evidence: float, p_refusal: float, question_logprob: float | None = None) -> float:
+        question = self.question_mean if question_logprob is None else question_logprob
+        z = (self.w_evidence * _logit(p_evidence) + self.w_refusal * math.log(max(p_refusal, REFUSAL_FLOOR))
+             + self.w_question * (question - self.question_mean) + self.bias)
         return _sigmoid(z)
 
 
@@ -151,12 +160,13 @@ class CalibrationRow:
     right: bool  # answerable, and the sentences read hold its gold support (or answer)
     answerable: bool
     p_refusal: float | None  # stage 2 feature; None without evidence or without the LLM
+    question_logprob: float | None = None  # stage 2 feature; None also when the backend cannot measure it
 
 
 def fit(assistant: Any, items: Sequence[Any], *, reader: bool = True, progress: Any = None) -> Calibration:
     """Fit both stages on gold items (QAItems). Stage 1 is a logistic model of evidence right against
     (coverage, dense); stage 2 (when `reader` and the LLM loads) one of the same label against stage 1's
-    odds and the model's refusal probability. The two thresholds are chosen together to maximise answer
+    odds, the model's refusal probability and the question's log-probability after the passage. The two thresholds are chosen together to maximise answer
     accuracy on answerable items plus abstention on unanswerable ones."""
     from .answering import REFUSAL, GenerativeAnswerer, reader_messages
     from .errors import ModelUnavailableError
@@ -171,14 +181,15 @@ def fit(assistant: Any, items: Sequence[Any], *, reader: bool = True, progress: 
     for item in items:
         reading, hits = assistant.read(item.question, item.history, llm=llm)
         ev = assistant.extractive.assess(reading.question, hits, query=reading.query)
-        p_refusal = None
+        probe = None
         if llm is not None and ev.chosen:
             sources = [c.text for c in GenerativeAnswerer.sources(ev)]
-            p_refusal = llm.first_token_probability(reader_messages(reading.question, sources), REFUSAL)
+            probe = llm.probe(reader_messages(reading.question, sources), REFUSAL, reading.question)
         read = [s.candidate.text for s in ev.chosen]
         rows.append(CalibrationRow((ev.coverage, ev.dense) if ev.chosen else (0.0, 0.0),
                                    item.answerable and bool(read) and evidence_holds(read, item.support, item.answers),
-                                   item.answerable, p_refusal))
+                                   item.answerable, None if probe is None else probe.reply_probability,
+                                   None if probe is None else probe.text_logprob))
         if progress is not None:
             progress()
     return fit_rows(rows, fitted_on=f"{len(rows)} gold rows")
@@ -197,6 +208,11 @@ def fit_rows(rows: Sequence[CalibrationRow], *, fitted_on: str) -> Calibration:
         return stage1
     refusal = np.log(np.clip([r.p_refusal if r.p_refusal is not None else 1.0 for r in rows], REFUSAL_FLOOR, 1.0))
     odds = np.log(np.clip(p1, 1e-6, 1 - 1e-6) / np.clip(1 - p1, 1e-6, 1.0))
+    measured = [r.question_logprob for r in rows if r.p_refusal is not None and r.question_logprob is not None]
+    question_mean = float(np.mean(measured)) if measured else 0.0
+    # centred, a row without the figure (another backend) adds nothing; without any, the feature is left out
+    question = np.array([0.0 if r.question_logprob is None else r.question_logprob - question_mean for r in rows])
+    z = np.c_[odds, refusal, question] if len(measured) >= 10 else np.c_[odds, refusal]
 
     def objective(p: np.ndarray, t: float) -> float:
         answered = p >= t
@@ -209,13 +225,13 @@ def fit_rows(rows: Sequence[CalibrationRow], *, fitted_on: str) -> Calibration:
         passed = readable & (p1 >= t1)
         if passed.sum() < 10 or len(set(right[passed])) < 2:
             continue
-        z = np.c_[odds, refusal]
         w2, b2 = fit_logistic(z[passed], right[passed].astype(float))
         p2 = np.where(passed, 1.0 / (1.0 + np.exp(-(z @ w2 + b2))), 0.0)
         t2 = best_threshold(p2[passed], right[passed], answerable[passed]) if passed.any() else 0.5
         t2 = max(t2, 1e-9)  # rows that stage 1 stopped (p2 = 0) stay abstained
         v = objective(p2, t2)
         if v > best[0] + 1e-9:
-            reader = ReaderCalibration(float(t1), float(w2[0]), float(w2[1]), float(b2), float(t2))
+            reader = ReaderCalibration(float(t1), float(w2[0]), float(w2[1]), float(b2), float(t2),
+                                       float(w2[2]) if len(w2) > 2 else 0.0, question_mean)
             best = (v, replace(stage1, reader=reader))
     return best[1]

@@ -189,3 +189,13 @@ def passes_over_the_named_one(question: str, phrase: str, sentence: str) -> bool
     kind = [w.capitalize() for w in m.group(1).split()[-2:]]  # the head noun and the word before it, as in a name
     named = re.search(r"\b[A-Z][\w\-]*\s+" + r"\s+".join(map(re.escape, kind)) + r"\b", sentence)
     return named is not None and kind[-1].lower() not in phrase.lower()
+
+
+def echoes_the_question(question: str, phrase: str) -> bool:
+    """A copied phrase made only of the question's own words ("What are the stages called?" -> "Stages")
+    says nothing new, unless the question offers a choice ("faster or slower?")."""
+    asked = words(question)
+    if "or" in asked:
+        return False
+    said = {stem(w) for w in words(phrase) if w not in STOPWORDS}
+    return bool(said) and said <= {stem(w) for w in asked}

@@ -63,9 +63,18 @@ class LLM(Protocol):
 
     def yes_probability(self, messages: list[Message]) -> float: ...
 
-    def first_token_probability(self, messages: list[Message], reply: str) -> float:
-        """The probability that the reply starts as `reply` does (its first token, in any capitalisation)."""
+    def probe(self, messages: list[Message], reply: str, text: str) -> Probe:
+        """Read the prompt without answering: how likely the reply is to start as `reply` does, and how
+        likely the model found `text` where it stands in the last message."""
         ...
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the model makes of a prompt before it writes anything."""
+
+    reply_probability: float  # P(the reply's first token is `reply`'s, in any capitalisation)
+    text_logprob: float | None  # mean log-probability per token of `text` in the prompt; None: not measurable
 
 
 def yes_share(yes_logits: Sequence[float], no_logits: Sequence[float]) -> float:
@@ -160,15 +169,30 @@ class LlamaCppLLM:
         logits = self._first_logits(model, messages)
         return yes_share([float(logits[i]) for i in model.yes_ids], [float(logits[i]) for i in model.no_ids])
 
-    def first_token_probability(self, messages: list[Message], reply: str) -> float:
+    def probe(self, messages: list[Message], reply: str, text: str) -> Probe:
+        """Both figures from one read of the prompt: the logits before each of `text`'s tokens are taken as
+        the prompt is evaluated."""
         model = self._loaded()
-        ids = _first_token_ids(model.llama, reply)
-        logits = np.asarray(self._first_logits(model, messages), dtype=np.float64)
+        llama = model.llama
+        ids = _first_token_ids(llama, reply)
+        # the text's tokens as the prompt spells them; the last may merge with what follows ("?\n")
+        watched = tuple(llama.tokenize(f" {text.strip()}".encode(), add_bos=False, special=False)[:-1])
+        with self._exclusive(model):
+            llama.watch(watched)
+            try:
+                logits = np.asarray(self._first_logits_locked(model, messages), dtype=np.float64)
+            finally:
+                logprobs = llama.watch(None)
         top = logits.max()
         log_z = top + math.log(float(np.exp(logits - top).sum()))
-        return float(sum(math.exp(logits[i] - log_z) for i in ids))
+        return Probe(float(sum(math.exp(logits[i] - log_z) for i in ids)),
+                     None if logprobs is None else float(np.mean(logprobs)))
 
     def _first_logits(self, model: _LoadedModel, messages: list[Message]) -> Any:
+        with self._exclusive(model):
+            return self._first_logits_locked(model, messages)
+
+    def _first_logits_locked(self, model: _LoadedModel, messages: list[Message]) -> Any:
         """The whole vocabulary's logits before the reply's first token (the prompt cache makes a second
         look at a prompt just read cost one token)."""
         from llama_cpp import LogitsProcessorList
@@ -180,10 +204,7 @@ class LlamaCppLLM:
                 seen.append(np.array(scores, copy=True))
             return scores
 
-        with self._exclusive(model):
-            self._complete(
-                model, messages, max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([capture])
-            )
+        self._complete(model, messages, max_tokens=1, temperature=0.0, logits_processor=LogitsProcessorList([capture]))
         if not seen:
             raise ModelUnavailableError(f"llama.cpp returned no logits for {self.model_path}")
         return seen[0]
@@ -290,6 +311,48 @@ def _prompt_cached(llama_class: type[Llama]) -> type[Llama]:
     from llama_cpp.llama import LlamaState
 
     class PromptCachedLlama(llama_class):  # type: ignore[misc, valid-type]
+        _watched: tuple[int, ...] = ()
+        _logprobs: list[float] | None = None
+
+        def watch(self, tokens: Sequence[int] | None) -> list[float] | None:
+            """Start taking the log-probability of each of `tokens` where they stand in the prompts evaluated
+            from now on (None: stop); returns what the previous watch took, None if it never saw them all."""
+            taken = self._logprobs if self._logprobs and len(self._logprobs) == len(self._watched) else None
+            self._watched, self._logprobs = tuple(tokens or ()), None
+            return taken
+
+        def eval(self, tokens: Sequence[int]) -> None:
+            full = [*self.input_ids[: self.n_tokens], *tokens]
+            start = _last_occurrence(full, self._watched) if self._logprobs is None else None
+            if start is None:
+                super().eval(tokens)
+                return
+            # The logits at each watched token's predecessor; llama.cpp computes them only where a batch
+            # asks, and a prompt cache may hold those positions already: they are read again from there.
+            first = start - 1
+            if first < self.n_tokens:
+                tokens, self.n_tokens = full[first:], first
+            self._ctx.kv_cache_seq_rm(-1, self.n_tokens, -1)
+            wanted = range(first, start + len(self._watched) - 1)
+            taken: list[float] = []
+            for i in range(0, len(tokens), self.n_batch):
+                batch = tokens[i : i + self.n_batch]
+                n_past = self.n_tokens
+                self._batch.set_batch(batch=batch, n_past=n_past, logits_all=False)
+                rows = [j for j in range(len(batch)) if n_past + j in wanted]
+                for j in rows:
+                    self._batch.batch.logits[j] = True
+                self._ctx.decode(self._batch)
+                for j in rows:
+                    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx.ctx, j),
+                                                   shape=(self._n_vocab,)).astype(np.float64)
+                    top = logits.max()
+                    taken.append(float(logits[full[n_past + j + 1]] - top - np.log(np.exp(logits - top).sum())))
+                self.input_ids[n_past : n_past + len(batch)] = batch
+                self.n_tokens += len(batch)
+                self._requires_eval = False
+            self._logprobs = taken
+
         def save_state(self) -> LlamaState:
             ctx = self._ctx.ctx
             size = llama_cpp.llama_state_seq_get_size(ctx, 0)
@@ -317,6 +380,18 @@ def _prompt_cached(llama_class: type[Llama]) -> type[Llama]:
             self._seed = state.seed
 
     return PromptCachedLlama
+
+
+def _last_occurrence(sequence: Sequence[int], part: Sequence[int]) -> int | None:
+    """Where the last occurrence of `part` starts in `sequence` (None: nowhere, or `part` is empty)."""
+    n = len(part)
+    if n == 0:
+        return None
+    part = list(part)
+    for start in range(len(sequence) - n, -1, -1):
+        if sequence[start] == part[0] and list(sequence[start : start + n]) == part:
+            return start
+    return None
 
 
 def _first_token_ids(llama: Llama, reply: str) -> tuple[int, ...]:
@@ -450,16 +525,17 @@ class OpenAICompatibleLLM:
             return 0.1
         return 0.5
 
-    def first_token_probability(self, messages: list[Message], reply: str) -> float:
-        """From the server's top log-probabilities of the first token (0 when the reply's is not among them),
-        or 1/0 from its plain answer when it gives none."""
+    def probe(self, messages: list[Message], reply: str, text: str) -> Probe:
+        """The reply's chance from the server's top log-probabilities of the first token (0 when the reply's
+        is not among them), or 1/0 from its plain answer when it gives none. A chat server does not return
+        the prompt's log-probabilities, so `text_logprob` is None."""
         choice = self._first_token(messages)
         pairs = _top_logprobs(choice.get("logprobs"))
         if not pairs:
-            text = ((choice.get("message") or {}).get("content") or "").strip().lower()
-            return 1.0 if text and reply.lower().startswith(text) else 0.0
-        return sum(math.exp(lp) for token, lp in pairs
-                   if token.strip() and reply.lower().startswith(token.strip().lower()))
+            answer = ((choice.get("message") or {}).get("content") or "").strip().lower()
+            return Probe(1.0 if answer and reply.lower().startswith(answer) else 0.0, None)
+        return Probe(sum(math.exp(lp) for token, lp in pairs
+                         if token.strip() and reply.lower().startswith(token.strip().lower())), None)
 
     def _first_token(self, messages: list[Message]) -> dict[str, Any]:
         """The server's one-token reply with its top log-probabilities (or without, if it refuses them)."""
