@@ -86,16 +86,21 @@ def test_a_copied_phrase_is_found_word_for_word_and_spelled_as_the_source_spells
     assert quoted_phrase("unanswerable", SOURCES) is None
 
 
+def synthetic_rows(seed, refusal, question=lambda answerable, rng: None):
+    """200 calibration rows, half answerable, whose evidence features say little; `refusal` and
+    `question` draw the reader-stage features from (answerable, rng)."""
+    from jmqa.calibration import CalibrationRow
+
+    rng = np.random.default_rng(seed)
+    return [CalibrationRow((rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.7)), i % 2 == 0, i % 2 == 0,
+                           refusal(i % 2 == 0, rng), question(i % 2 == 0, rng)) for i in range(200)]
+
+
 def test_calibration_reader_stage_is_fitted_when_the_refusal_probability_separates_right_from_wrong():
     from jmqa.calibration import CalibrationRow, fit_rows
 
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(200):
-        answerable = i % 2 == 0
-        # the evidence features say little; the model's refusal probability says a lot
-        rows.append(CalibrationRow((rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.7)), answerable, answerable,
-                         float(rng.uniform(0.01, 0.2) if answerable else rng.uniform(0.3, 0.9))))
+    # the model's refusal probability says a lot
+    rows = synthetic_rows(0, lambda answerable, rng: float(rng.uniform(0.01, 0.2) if answerable else rng.uniform(0.3, 0.9)))
     cal = fit_rows(rows, fitted_on="synthetic")
     assert cal.reader.w_refusal < 0 and cal.reader.threshold > 0
     p_ok = cal.reader.probability(cal.probability(0.8, 0.5), 0.05)
@@ -107,16 +112,11 @@ def test_calibration_reader_stage_is_fitted_when_the_refusal_probability_separat
 
 
 def test_calibration_reader_stage_weighs_the_question_log_probability_when_it_separates():
-    from jmqa.calibration import CalibrationRow, fit_rows
+    from jmqa.calibration import fit_rows
 
-    rng = np.random.default_rng(1)
-    rows = []
-    for i in range(200):
-        answerable = i % 2 == 0
-        # the refusal probability says little; how expected the question was after the passage says a lot
-        rows.append(CalibrationRow((rng.uniform(0.6, 1.0), rng.uniform(0.3, 0.7)), answerable, answerable,
-                                   float(rng.uniform(0.05, 0.5)),
-                                   float(rng.normal(-1.0, 0.3) if answerable else rng.normal(-2.5, 0.3))))
+    # the refusal probability says little; how expected the question was after the passage says a lot
+    rows = synthetic_rows(1, lambda answerable, rng: float(rng.uniform(0.05, 0.5)),
+                          lambda answerable, rng: float(rng.normal(-1.0, 0.3) if answerable else rng.normal(-2.5, 0.3)))
     reader = fit_rows(rows, fitted_on="synthetic").reader
     assert reader.w_question > 0 and reader.question_mean == pytest.approx(-1.75, abs=0.1)
     p1 = 0.7
