@@ -30,8 +30,7 @@ from .grounding import (
     answer_sentences,
     check_sentence,
     cite,
-    echoes_the_question,
-    passes_over_the_named_one,
+    copy_slip,
     quoted_phrase,
     strip_markers,
 )
@@ -264,8 +263,9 @@ def reader_messages(question: str, sources: Sequence[str]) -> list[dict[str, str
 class GenerativeAnswerer:
     """A local LLM reads the evidence and copies the phrase that answers. Before it writes, its chance of
     replying "unanswerable" and how expected it found the question after the passage join the evidence
-    score (calibration stage 2) to decide whether to answer at all. A copied phrase is cited to its sentence; any other reply is checked sentence by sentence against
-    the sources, unsupported sentences are dropped, and with nothing left the extractive answer stands."""
+    score (calibration stage 2) to decide whether to answer at all. A copied phrase is cited to its
+    sentence; any other reply is checked sentence by sentence against the sources, unsupported sentences
+    are dropped, and with nothing left the extractive answer stands."""
 
     mode = "generative"
 
@@ -323,12 +323,9 @@ class GenerativeAnswerer:
         supported sentences, cite the exact source sentence of each, or fall back to the extractive answer."""
         sources = self.sources(evidence)
         quote = quoted_phrase(draft, [c.text for c in sources])
-        if quote is not None and passes_over_the_named_one(question, quote.text, sources[quote.source].text):
-            log.info("the copied phrase %r is not the %s its sentence names; answering with the sentence", quote.text,
-                     question)
-            quote, draft = None, ""
-        elif quote is not None and echoes_the_question(question, quote.text):
-            log.info("the copied phrase %r only repeats the question; answering with the sentence", quote.text)
+        slip = quote and copy_slip(question, quote.text, sources[quote.source].text)
+        if slip:
+            log.info("the copied phrase %r %s; answering with the sentence", quote.text, slip)
             quote, draft = None, ""
         if quote is not None:
             c = sources[quote.source]

@@ -166,8 +166,9 @@ class CalibrationRow:
 def fit(assistant: Any, items: Sequence[Any], *, reader: bool = True, progress: Any = None) -> Calibration:
     """Fit both stages on gold items (QAItems). Stage 1 is a logistic model of evidence right against
     (coverage, dense); stage 2 (when `reader` and the LLM loads) one of the same label against stage 1's
-    odds, the model's refusal probability and the question's log-probability after the passage. The two thresholds are chosen together to maximise answer
-    accuracy on answerable items plus abstention on unanswerable ones."""
+    odds, the model's refusal probability and the question's log-probability after the passage. The two
+    thresholds are chosen together to maximise answer accuracy on answerable items plus abstention on
+    unanswerable ones."""
     from .answering import REFUSAL, GenerativeAnswerer, reader_messages
     from .errors import ModelUnavailableError
 

@@ -180,6 +180,16 @@ _ASKED_KIND = re.compile(r"^\s*(?:which|what)\s+((?:[\w\-]+\s+){0,3}?[\w\-]+)\s+
                          r"(?:does|do|did|is|are|was|were|will|has|have|can|could|should|would)\b", re.IGNORECASE)
 
 
+def copy_slip(question: str, phrase: str, sentence: str) -> str | None:
+    """Why a phrase copied word for word from `sentence` still does not answer `question` (None: it may).
+    A small model's two slips: passing over the thing a "Which X" question names, and echoing the question."""
+    if passes_over_the_named_one(question, phrase, sentence):
+        return "is not the one its sentence names"
+    if echoes_the_question(question, phrase):
+        return "only repeats the question"
+    return None
+
+
 def passes_over_the_named_one(question: str, phrase: str, sentence: str) -> bool:
     """A "Which logistics hub centre …?" question whose sentence names one ("the Heshan Logistics Hub
     Centre") while the copied phrase is something else: a small model's slip, so the sentence should answer."""

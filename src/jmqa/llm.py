@@ -183,8 +183,7 @@ class LlamaCppLLM:
                 logits = np.asarray(self._first_logits_locked(model, messages), dtype=np.float64)
             finally:
                 logprobs = llama.watch(None)
-        top = logits.max()
-        log_z = top + math.log(float(np.exp(logits - top).sum()))
+        log_z = _log_normaliser(logits)
         return Probe(float(sum(math.exp(logits[i] - log_z) for i in ids)),
                      None if logprobs is None else float(np.mean(logprobs)))
 
@@ -322,8 +321,11 @@ def _prompt_cached(llama_class: type[Llama]) -> type[Llama]:
             return taken
 
         def eval(self, tokens: Sequence[int]) -> None:
+            if not self._watched or self._logprobs is not None:  # nothing (more) to take: generation's hot path
+                super().eval(tokens)
+                return
             full = [*self.input_ids[: self.n_tokens], *tokens]
-            start = _last_occurrence(full, self._watched) if self._logprobs is None else None
+            start = _last_occurrence(full, self._watched)
             if start is None:
                 super().eval(tokens)
                 return
@@ -346,8 +348,7 @@ def _prompt_cached(llama_class: type[Llama]) -> type[Llama]:
                 for j in rows:
                     logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx.ctx, j),
                                                    shape=(self._n_vocab,)).astype(np.float64)
-                    top = logits.max()
-                    taken.append(float(logits[full[n_past + j + 1]] - top - np.log(np.exp(logits - top).sum())))
+                    taken.append(float(logits[full[n_past + j + 1]] - _log_normaliser(logits)))
                 self.input_ids[n_past : n_past + len(batch)] = batch
                 self.n_tokens += len(batch)
                 self._requires_eval = False
@@ -380,6 +381,12 @@ def _prompt_cached(llama_class: type[Llama]) -> type[Llama]:
             self._seed = state.seed
 
     return PromptCachedLlama
+
+
+def _log_normaliser(logits: np.ndarray) -> float:
+    """log(sum(exp(logits))), computed without overflow: a logit minus it is a log-probability."""
+    top = float(logits.max())
+    return top + math.log(float(np.exp(logits - top).sum()))
 
 
 def _last_occurrence(sequence: Sequence[int], part: Sequence[int]) -> int | None:
