@@ -185,7 +185,8 @@ def test_a_damaged_index_file_says_to_rebuild(tmp_path, damage):
 
 def test_a_garbage_model_file_is_a_clear_error_and_the_app_answers_extractively(tmp_path):
     from jmqa.config import Settings
-    from jmqa.ui import ask_json, header_html
+    from jmqa.render import header_html
+    from jmqa.ui import ask_json
 
     garbage = tmp_path / "model.gguf"
     garbage.write_bytes(b"GGUF" + os.urandom(4096))

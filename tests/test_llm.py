@@ -20,7 +20,8 @@ import pytest
 from jmqa import model_file
 from jmqa.config import DEFAULT_LLM_MODEL, Settings
 from jmqa.errors import BadInputError, ModelUnavailableError
-from jmqa.llm import LlamaCppLLM, OpenAICompatibleLLM, api_root, load_llm, yes_share
+from jmqa.llm import LlamaCppLLM, load_llm, yes_share
+from jmqa.llm_server import OpenAICompatibleLLM, api_root
 from jmqa.model_file import (
     DEFAULT_MODEL_FILE,
     DEFAULT_MODEL_PARTS,

@@ -5,17 +5,8 @@ from types import SimpleNamespace
 import pytest
 
 from jmqa import Answer, Assistant, BadInputError, Citation, Document, ModelUnavailableError, Settings
-from jmqa.ui import (
-    ChatUpdate,
-    answer_html,
-    ask_json,
-    check_serve_options,
-    esc,
-    highlighted_paragraph,
-    paragraph_around,
-    sources_html,
-    stream_chat,
-)
+from jmqa.render import answer_html, esc, highlighted_paragraph, paragraph_around, sources_html
+from jmqa.ui import ChatUpdate, ask_json, check_serve_options, stream_chat
 
 TEXT = (
     "Focus:\n\n"
