@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -87,6 +88,10 @@ def main() -> int:
         "generative_p95_s": round(percentile(answered_total, 0.95), 3) if answered_total else None,
         "generative_first_token_p50_s": round(statistics.median(answered_first), 3) if answered_first else None,
         "generative_first_token_p95_s": round(percentile(answered_first, 0.95), 3) if answered_first else None,
+        # peak resident memory: of the cold-start process (load + one answer) and of this one (every answer)
+        "cold_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "warm_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "llm": qa.describe()["llm"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

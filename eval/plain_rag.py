@@ -1,7 +1,9 @@
-"""The plain recipe jmqa is compared with: top-3 dense retrieval + a "say you don't know" prompt, same models.
+"""The plain recipe jmqa is compared with: 1000/200-character chunks, top-3 dense retrieval and a "say you
+don't know" prompt, with the conversation as chat turns; the same embedder and LLM as jmqa.
 
 Not part of jmqa: a reference point for docs/benchmarks.md, scored by the same `jmqa.evaluate` code.
 
+    .venv/bin/python eval/plain_rag.py eval/test.jsonl --out out/plain-test           # the default corpus
     .venv/bin/python eval/plain_rag.py ../shared/datasets/squad-v2.0-dev --sample 500 --seed 0 --out out/plain
 """
 
@@ -13,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from jmqa import Answer, Citation, Hit, Settings, evaluate
+import numpy as np
+
+from jmqa import Answer, Assistant, Chunk, Citation, Hit, Settings, evaluate
 from jmqa.llm import load_llm
 from jmqa.questions import load_items, passages_assistant
 
@@ -23,6 +27,16 @@ DONT_KNOW = re.compile(r"\b(i don'?t know|i do not know|does not (contain|mentio
                        r"doesn'?t (contain|mention|say|provide)|not (mentioned|provided|stated))\b", re.IGNORECASE)
 
 
+def char_chunks(documents, size: int = 1000, overlap: int = 200) -> list[Chunk]:
+    """The plain recipe's chunks: fixed windows of `size` characters, `overlap` shared."""
+    out = []
+    for doc in documents:
+        for n, start in enumerate(range(0, max(len(doc.text) - overlap, 1), size - overlap)):
+            end = min(start + size, len(doc.text))
+            out.append(Chunk(f"{doc.doc_id}-{n}", doc.doc_id, doc.title, doc.text[start:end], start, end))
+    return out
+
+
 class PlainRAG:
     """Duck-types the parts of `Assistant` that `evaluate` uses; answers with one LLM call."""
 
@@ -30,15 +44,23 @@ class PlainRAG:
         self.index, self.embedder, self.settings = assistant.index, assistant.embedder, assistant.settings
         self.retriever = assistant.retriever
         self.llm, self.top_k = llm, top_k
+        self.chunks = char_chunks(assistant.index.documents.values())
+        self.vectors = self.embedder.encode([c.text for c in self.chunks])
 
     def ask_stream(self, question, history=None, *, k=None, mode=None):
         t0 = time.perf_counter()
         qvec = self.embedder.encode([question.strip()])[0]
-        hits = [Hit(self.index.chunks[i], s, dense_score=s) for i, s in self.index.search_dense(qvec, self.top_k)]
+        scores = self.vectors @ qvec
+        hits = [Hit(self.chunks[i], float(scores[i]), dense_score=float(scores[i]))
+                for i in np.argsort(-scores)[: self.top_k]]
         t1 = time.perf_counter()
         context = "\n\n".join(f"[{n}] {h.chunk.text}" for n, h in enumerate(hits, start=1))
-        messages = [{"role": "system", "content": SYSTEM},
-                    {"role": "user", "content": f"Context:\n{context}\n\nQuestion: {question.strip()}"}]
+        turns = []
+        for turn in history or []:
+            q, a = (turn.question, turn.answer) if hasattr(turn, "question") else tuple(turn)
+            turns += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+        messages = [{"role": "system", "content": f"{SYSTEM}\n\nContext:\n{context}"}, *turns,
+                    {"role": "user", "content": question.strip()}]
         pieces = []
         for piece in self.llm.stream_chat(messages, max_tokens=128):
             pieces.append(piece)
@@ -56,7 +78,8 @@ class PlainRAG:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("questions", type=Path, help="a SQuAD-style folder (questions.jsonl + passages.jsonl)")
+    parser.add_argument("questions", type=Path,
+                        help="a question file over the corpus, or a SQuAD-style folder (questions.jsonl + passages.jsonl)")
     parser.add_argument("--out", type=Path, default=Path("out/plain"))
     parser.add_argument("--sample", type=int)
     parser.add_argument("--seed", type=int, default=0)
@@ -65,13 +88,14 @@ def main() -> int:
     args = parser.parse_args()
     settings = Settings()
     _, _, passages = load_items(args.questions)
-    plain = PlainRAG(passages_assistant(passages, settings=settings), load_llm(settings))
+    base = passages_assistant(passages, settings=settings) if passages else Assistant.load(settings=settings)
+    plain = PlainRAG(base, load_llm(settings))
     report = evaluate(args.questions, args.out, assistant=plain, mode="generative", sample=args.sample,
                       seed=args.seed, limit=args.limit, resume=args.resume, show_progress=sys.stderr.isatty())
     m = report.metrics
-    print(f"plain recipe, {report.counts['questions']} questions: EM {100 * m['em']:.1f}, F1 {100 * m['f1']:.1f}, "
-          f"F1 answerable {100 * m['f1_answerable']:.1f}, abstained on {100 * m['abstention_recall']:.1f}% "
-          f"of the unanswerable; report: {args.out / 'report.md'}")
+    print(f"plain recipe ({settings.llm_model}), {report.counts['questions']} questions: "
+          f"answer accuracy {m['answer_accuracy']:.3f}, abstention {m['abstention_recall'] or 0:.3f}, "
+          f"EM {100 * m['em']:.1f}, F1 {100 * m['f1']:.1f}; report: {args.out / 'report.md'}")
     return 0
 
 

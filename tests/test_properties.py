@@ -6,7 +6,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jmqa.grounding import MARKER, SupportCheck, answer_sentences, cite
+from jmqa.grounding import MARKER
+from jmqa.reader import Verified, cited_text, parse_draft
 from jmqa.retrieval import reciprocal_rank_fusion
 
 rankings = st.lists(st.lists(st.integers(0, 40), max_size=30, unique=True), max_size=4)
@@ -52,37 +53,38 @@ def test_an_id_first_in_every_ranking_is_fused_first(ranking, copies, k):
 sentence = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=60).filter(
     lambda s: re.search(r"\w", s) is not None and not MARKER.search(s) and "[" not in s and "]" not in s)
 checks = st.lists(st.builds(
-    lambda s, src, ok: SupportCheck(s.strip() or "x", src, 1.0 if ok else 0.0, 0.9, True, ok),
+    lambda s, src, ok: Verified(s.strip() or "x", (src,) if ok else (), ok, "checked" if ok else "unsupported"),
     sentence, st.integers(0, 5), st.booleans()), max_size=8)
 
 
 @given(checks)
-def test_cite_numbers_markers_in_order_of_first_use_and_keeps_only_supported_sentences(cs):
-    text, used = cite(cs)
-    supported = [c for c in cs if c.supported]
-    assert len(used) == len(set(used)) and set(used) == {c.source for c in supported}
+def test_cited_text_numbers_markers_in_order_of_first_use_and_keeps_only_supported_sentences(vs):
+    text, used = cited_text(vs)
+    supported = [v for v in vs if v.supported]
+    assert len(used) == len(set(used)) and set(used) == {v.sources[0] for v in supported}
     markers = [int(m) for m in re.findall(r"\[(\d+)\]", text)]
     assert len(markers) == len(supported)
-    assert [used[n - 1] for n in markers] == [c.source for c in supported]  # each marker names its own source
-    first_use = list(dict.fromkeys(markers))
-    assert first_use == list(range(1, len(used) + 1))
+    assert [used[n - 1] for n in markers] == [v.sources[0] for v in supported]  # each marker names its own source
+    assert list(dict.fromkeys(markers)) == list(range(1, len(used) + 1))
     prose = MARKER.sub("", text)  # a dropped sentence "1" must not be found in the marker "[1]"
-    for c in cs:
-        if not c.supported and all(c.sentence not in s.sentence for s in supported):
-            assert c.sentence not in prose
+    for v in vs:
+        if not v.supported and all(v.sentence not in w.sentence for w in supported):
+            assert v.sentence not in prose
 
 
 @given(st.lists(st.tuples(st.from_regex(r"[A-Z][a-z]{2,8}( [a-z]{2,8}){0,5}", fullmatch=True),
-                          st.lists(st.integers(1, 9), min_size=0, max_size=3)), max_size=6))
-def test_answer_sentences_read_back_what_was_written(parts):
+                          st.lists(st.integers(1, 9), min_size=0, max_size=3)), min_size=1, max_size=6))
+def test_a_draft_reads_back_what_was_written(parts):
     text = " ".join(f"{body}{' [' + ', '.join(map(str, ns)) + ']' if ns else ''}." for body, ns in parts)
-    got = answer_sentences(text)
-    assert [ns for _, ns in got] == [ns for _, ns in parts]
+    got = parse_draft(text).sentences
+    assert [list(ns) for _, ns in got] == [ns for _, ns in parts]
     assert all(not MARKER.search(s) and s.endswith(".") for s, _ in got)
 
 
 @given(st.text(max_size=300))
-def test_answer_sentences_never_fail_and_never_keep_markers(text):
-    for s, ns in answer_sentences(text):
+def test_parse_draft_never_fails_and_never_keeps_markers(text):
+    draft = parse_draft(text)
+    assert draft.refused or draft.sentences
+    for s, ns in draft.sentences:
         assert re.search(r"\w", s) and not MARKER.search(s)
         assert all(isinstance(n, int) for n in ns)

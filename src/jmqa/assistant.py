@@ -7,22 +7,23 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .answering import ExtractiveAnswerer, GenerativeAnswerer, TermStatistics, Thresholds
+from .answering import ExtractiveAnswerer, TermStatistics, Thresholds
 from .calibration import Calibration, load_calibration
 from .config import Settings
-from .conversation import Resolution, as_turns, resolve
-from .embedding import Embedder, SentenceTransformerEmbedder
+from .conversation import as_turns, resolve
+from .embedding import Embedder, MultilingualEmbedder, SentenceTransformerEmbedder
 from .errors import BadInputError, JmqaError, ModelUnavailableError
 from .index import CURRENT, Index, load_or_build
 from .ingest import load_corpus
 from .llm import LLM, load_llm
-from .multilingual import needs_translation, translate_question
+from .multilingual import detect_language, language_name, translate_question
+from .reader import ReadingAnswerer
 from .retrieval import Retriever
-from .types import Answer, Hit
+from .types import Answer, Hit, Turn
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,11 @@ class Assistant:
     """Answers questions about a corpus, citing the sentences it rests on."""
 
     def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None, *,
-                 llm: LLM | None = None, thresholds: Thresholds | None = None):
+                 llm: LLM | None = None, thresholds: Thresholds | None = None,
+                 cross_lingual: Embedder | None = None):
         self.settings = settings or Settings()
+        # compares an answer in the asker's language with the sources; loaded on the first such answer
+        self.cross_lingual = cross_lingual or MultilingualEmbedder()
         self.index = index
         self.embedder = embedder
         self.retriever, self.extractive = self._reader(index, thresholds)
@@ -79,6 +83,7 @@ class Assistant:
         self._llm = llm
         self._llm_error: ModelUnavailableError | None = None
         self._llm_lock = threading.Lock()
+        self._reading: ReadingAnswerer | None = None
         self._refresh_lock = threading.Lock()
         self._refresh_checked = time.monotonic()
 
@@ -204,11 +209,11 @@ class Assistant:
             raise BadInputError(f"unknown answer mode {mode!r}; use one of: {', '.join(MODES)}")
         return mode
 
-    def _answerer(self, mode: str) -> ExtractiveAnswerer | GenerativeAnswerer:
+    def _answerer(self, mode: str) -> ExtractiveAnswerer | ReadingAnswerer:
         if mode == "extractive":
             return self.extractive
         try:
-            return GenerativeAnswerer(self.llm(), self.extractive)
+            llm = self.llm()
         except ModelUnavailableError as exc:
             if mode == "generative":
                 raise
@@ -216,6 +221,11 @@ class Assistant:
                 log.warning("answer mode auto: no LLM (%s); answering extractively", exc)
                 self._fallback_logged = True
             return self.extractive
+        if self._reading is None or self._reading.llm is not llm:
+            self._reading = ReadingAnswerer(llm, self.embedder, self.extractive.calibration.answer,
+                                           budget_chars=self.settings.read_chars, max_tokens=self.settings.answer_tokens,
+                                           cross_lingual=self.cross_lingual)
+        return self._reading
 
     # ------------------------------------------------------------ questions
 
@@ -231,14 +241,30 @@ class Assistant:
         return answer
 
     def read(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
-             llm: LLM | None = None) -> tuple[Resolution, list[Hit]]:
-        """The question as jmqa reads it (in English with `llm`, standalone in its conversation) and the hits
-        retrieved for it: the first half of every answer, shared with `jmqa calibrate`."""
-        if llm is not None and needs_translation(question):
-            question = translate_question(llm, question)
-        # a model rewrite of a follow-up only if the model is already loaded: rules come first
-        reading = resolve(question, as_turns(history), llm=self._llm)
-        return reading, self.retriever.search(reading.query, k=k or self.settings.top_k)
+             llm: LLM | None = None) -> tuple[Reading, list[Hit]]:
+        """The question as jmqa reads it, and the hits retrieved for it: the first half of every answer.
+
+        With `llm` (the generative path) the model reads the conversation itself: the question stays as
+        asked, its language is detected, it is translated into the corpus's language for retrieval when it
+        differs, and a follow-up also retrieves with the last question in front of it. Without one (the
+        extractive path) follow-ups are resolved by the cheap rules of `conversation.resolve`."""
+        turns = as_turns(history)
+        k = k or self.settings.top_k
+        if llm is None:
+            resolution = resolve(question, turns)
+            return (Reading(resolution.question, resolution.query, None, tuple(turns)),
+                    self.retriever.search(resolution.query, k=k))
+        language = detect_language(question)
+        corpus_language = self.settings.corpus_language
+        query = question
+        if language is not None and language != corpus_language:
+            query = translate_question(llm, question, language_name(corpus_language))
+        hits = self.retriever.search(query, k=k)
+        if turns:  # the follow-up's own hits first, then those of the conversation so far
+            seen = {h.chunk.chunk_id for h in hits}
+            hits += [h for h in self.retriever.search(f"{turns[-1].question} {query}", k=k) if h.chunk.chunk_id not in seen]
+        answer_in = language_name(language) if language not in (None, corpus_language) else None
+        return Reading(question, query, answer_in, tuple(turns)), hits
 
     def ask_stream(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
                    mode: str | None = None) -> Iterator[str | Answer]:
@@ -248,20 +274,33 @@ class Assistant:
         q = validate_question(question, self.settings.max_question_chars)
         self.refresh()
         answerer = self._answerer(self._mode(mode))
-        reading, hits = self.read(q, history, k=k, llm=answerer.llm if isinstance(answerer, GenerativeAnswerer) else None)
-        question, query = reading.question, reading.query
+        reader = answerer if isinstance(answerer, ReadingAnswerer) else None
+        reading, hits = self.read(q, history, k=k, llm=reader.llm if reader else None)
         t1 = time.perf_counter()
-        if isinstance(answerer, GenerativeAnswerer):
+        if reader is not None:
             final: Answer | None = None
-            for item in answerer.stream(question, hits, query=query):
+            for item in reader.stream(reading.question, hits, query=reading.query, history=reading.history,
+                                      language=reading.language, documents=self.index.documents):
                 if isinstance(item, Answer):
                     final = item
                 else:
                     yield item
             assert final is not None
         else:
-            final = answerer.answer(question, hits, query=query)
+            final = self.extractive.answer(reading.question, hits, query=reading.query)
         t2 = time.perf_counter()
         timings = {"retrieve_s": round(t1 - t0, 4), **final.timings, "answer_s": round(t2 - t1, 4),
                    "total_s": round(t2 - t0, 4)}
         yield replace(final, timings=timings)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A question as read in its conversation: `question` as it goes to the answerer, `query` what
+    retrieval searched for, `language` the name of the language to answer in when it is not the corpus's
+    own (None: the corpus's), `history` the conversation so far."""
+
+    question: str
+    query: str
+    language: str | None
+    history: tuple[Turn, ...] = ()

@@ -10,6 +10,7 @@ from .types import Chunk, Document
 # A sentence ends at . ! ? (and closing quotes/brackets) followed by space and a capital, digit-free
 # opener, or at CJK terminators. "No. 1", "e.g. the" and "U.S. and" do not end sentences.
 _END = re.compile(r"""[.!?][\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z])|[。！？][”’」』]?""")
+_BEFORE_NUMBERS = {"no", "fig"}  # abbreviations that stand before a number
 _ABBREVIATIONS = {
     "mr", "mrs", "ms", "dr", "prof", "st", "no", "vs", "etc", "e.g", "i.e", "inc", "ltd", "co",
     "jr", "sr", "fig", "approx", "dept", "gov", "u.s", "u.k", "mt", "jan", "feb", "mar", "apr",
@@ -54,7 +55,9 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[S
         for m in _END.finditer(text, line_span.start, line_span.end):
             word = re.search(r"([\w.]+)$", text[pos : m.start()])
             if text[m.start()] == "." and word and word.group(1).lower() in _ABBREVIATIONS:
-                continue
+                # "No. 1" is a number; "No. It is not." is a reply and a sentence of its own
+                if word.group(1).lower() not in _BEFORE_NUMBERS or re.match(r"\s*\d", text[m.end():]):
+                    continue
             if (s := _trim(text, pos, m.end())) is not None:
                 spans.append(s)
             pos = m.end()

@@ -92,7 +92,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     question = " ".join(args.question)
     if not question.strip():
-        raise BadInputError("the question is empty; usage: jmqa ask \"What are Jiangmen's core industries?\"")
+        raise BadInputError("the question is empty; usage: jmqa ask \"What do the documents say about ...?\"")
     settings = _settings(args)
     question = validate_question(question, settings.max_question_chars)  # before the models load
     from .types import Answer
@@ -208,9 +208,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Refit when to abstain on gold questions and write it where the answerers read it."""
-    from .calibration import CALIBRATION_FILE, fit
-    from .evaluate import _progress
+    """Refit when to abstain on dev questions and write it where the answerers read it: the extractive
+    stage from the evidence, then (unless --evidence-only) the verified-answer stage from a generative
+    `jmqa eval` run of the same questions, labelled by that run's own scoring."""
+    from dataclasses import replace as copy
+
+    from .calibration import CALIBRATION_FILE, fit, fit_answer
+    from .evaluate import _progress, evaluate
     from .questions import assistant_for, load_items, select_items, without_sample
 
     items, skipped, passages = load_items(args.gold)
@@ -223,8 +227,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     assistant = assistant_for(args.passages or passages, settings=settings, show_progress=sys.stderr.isatty())
     bar = _progress(len(items), 0, settings.show_progress and sys.stderr.isatty())
     try:
-        calibration = fit(assistant, items, reader=not args.evidence_only,
-                          progress=(lambda: bar.update(1)) if bar is not None else None)
+        calibration = fit(assistant, items, progress=(lambda: bar.update(1)) if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
@@ -233,7 +236,18 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         how += f" (sample of {args.sample}, seed {args.seed})"
     if args.exclude_sample:
         how += f", leaving out the {args.exclude_sample}-question sample of seed {args.exclude_seed} and its passages"
-    calibration = replace(calibration, fitted_on=how)
+    calibration = copy(calibration, fitted_on=how)
+    if not args.evidence_only:
+        # every draft that stands verification is answered (threshold 0), so each row says whether it was right
+        assistant.extractive.calibration = copy(calibration, answer=copy(calibration.answer, threshold=0.0))
+        report = evaluate(items, args.eval_out, assistant=assistant, mode="generative", settings=settings,
+                          show_progress=settings.show_progress and sys.stderr.isatty())
+        drafted = [r for r in report.records if r.metrics.get("signals", {}).get("supported")]
+        answer = fit_answer([tuple(r.metrics["signals"][k] for k in ("log_p_refusal", "supported", "relevance"))
+                             for r in drafted],
+                            [bool(r.metrics.get("correct")) and not r.abstained for r in drafted],
+                            [r.answerable for r in drafted], fitted_on=f"{len(drafted)} drafted answers to {how}")
+        calibration = copy(calibration, answer=answer)
     out = args.out or CALIBRATION_FILE
     out.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}:")
@@ -260,15 +274,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="refit when to abstain, on a gold question set")
     paths(p)
-    p.add_argument("gold", nargs="?", type=Path, default=PROJECT_ROOT / "eval" / "jiangmen_qa.jsonl",
-                   help="gold questions: .jsonl or .csv, or a SQuAD-style folder (default: the Jiangmen gold set)")
+    p.add_argument("gold", nargs="?", type=Path, default=PROJECT_ROOT / "eval" / "dev.jsonl",
+                   help="dev questions: .jsonl or .csv, or a SQuAD-style folder (default: eval/dev.jsonl); "
+                        "never the test set")
     p.add_argument("--out", type=Path, help="where to write the calibration (default: the package's calibration.json)")
     p.add_argument("--passages", type=Path, help="answer from a passages .jsonl instead of the corpus")
     p.add_argument("--sample", type=int, help="fit on a fixed random sample of N questions")
     p.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
     p.add_argument("--exclude-sample", type=int, help="leave out `jmqa eval --sample N`'s questions and their passages")
     p.add_argument("--exclude-seed", type=int, default=0, help="the --seed of that evaluation sample (default 0)")
-    p.add_argument("--evidence-only", action="store_true", help="fit stage 1 only (no LLM)")
+    p.add_argument("--evidence-only", action="store_true", help="fit the extractive stage only (no LLM)")
+    p.add_argument("--eval-out", type=Path, help="keep the generative run it fits on in this folder (report.md, results.jsonl)")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("ask", help="ask one question")

@@ -61,11 +61,17 @@ class Settings(BaseSettings):
     # `jmqa calibrate QUESTIONS --out FILE` fits one on your own gold questions
     calibration_file: Path | None = None
     max_question_chars: int = MAX_QUESTION_CHARS
+    # the language of the corpus and of the embedding model: a question in another language is translated
+    # into it for retrieval, and answered in its own
+    corpus_language: str = "en"
+    # how much retrieved text the model reads (characters; the default corpus, ~2,400, is read whole)
+    read_chars: int = Field(default=3000, ge=200, le=20000)
+    answer_tokens: int = Field(default=200, ge=16, le=2000)  # the longest answer the model may write
 
     # local LLM (GGUF via llama-cpp-python) or an OpenAI-compatible server
     llm_model: str = DEFAULT_LLM_MODEL
     llm_threads: int = Field(default=2, ge=1)
-    llm_context: int = Field(default=2048, ge=512)
+    llm_context: int = Field(default=4096, ge=512)
     llm_base_url: str | None = None
     llm_api_model: str | None = None
     llm_api_key: str | None = None

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 _FOLLOWUP = re.compile(
     r"^\s*(and|also|what about|how about|but|so|then|why|how come)\b"
-    r"|\b(it|its|it's|they|them|their|theirs|this|that|these|those|there|he|she|his|her|ones|the city|the same)\b",
+    r"|\b(it|its|it's|they|them|their|theirs|this|that|these|those|there|he|she|his|her|ones|the same)\b",
     re.IGNORECASE,
 )
 # Words that open a follow-up and mean nothing once the question stands alone.
@@ -31,7 +31,7 @@ _LEADING_CONJUNCTION = re.compile(r"^\s*(and|also|but|so|then|ok(ay)?|well)\b[\s
 _MARKER = re.compile(r"\s*\[\d+\]")
 # "It is dubbed …", "They are …", "In …": the lead words of a short answer that only point back.
 _ANSWER_LEAD = re.compile(
-    r"^\s*((thus|so|then)\s+)?((it|they|this|that|these|those|jiangmen|the city)\s+(is|are|was|were|has been|have been)\s+"
+    r"^\s*((thus|so|then)\s+)?((it|they|this|that|these|those)\s+(is|are|was|were|has been|have been)\s+"
     r"((dubbed|called|known|referred to)(\s+as)?\s+)?)",
     re.IGNORECASE,
 )

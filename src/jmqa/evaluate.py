@@ -12,17 +12,25 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError
 from .metrics import (
     abstention_precision_recall,
-    contains_gold,
+    auroc,
+    conversation_accuracy,
     coverage_curve,
     exact_match,
+    expected_calibration_error,
     first_relevant_rank,
+    forbidden_present,
+    form_passes,
+    guess_language,
+    in_chinese,
+    in_language_rate,
+    is_correct,
     mean,
     mean_reciprocal_rank,
     percentile,
@@ -33,7 +41,7 @@ from .metrics import (
     token_f1,
 )
 from .questions import QAItem, load_items, select_items
-from .types import Answer, Hit
+from .types import Answer, Hit, Turn
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +74,8 @@ class EvalRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    conversation: str = ""  # the conversation's id, for a turn of one
+    turn: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,20 +111,29 @@ class Report:
 
 def score_answer(item: QAItem, answer_text: str, abstained: bool, quotes: Sequence[str],
                  cited_passages: Sequence[str]) -> dict[str, Any]:
-    """Per-row metrics of an answer. `correct`: for an answerable question, answered and (a gold answer
-    occurs in the text, or a citation holds the gold support sentence); for an unanswerable one, abstained."""
+    """Per-row metrics of an answer: EM and F1 against `answers`, `cites_support`, the row's `language`,
+    `in_language` (a "zh" row's answer is in Chinese; None when abstained or not a "zh" row),
+    `forbidden_hit` (a forbidden string is in the answer text, abstention text included) and `correct`
+    (metrics.is_correct on metrics.form_passes: for an answerable question, answered with the asked form
+    (all list items / the right yes or no / enough points / a gold answer or a citation holding the gold
+    support sentence), in its language and without a forbidden string; for an unanswerable one, abstained
+    without a forbidden string)."""
     prediction = "" if abstained else strip_markers(answer_text)
+    quote_matches = any(quote_matches_support(q, item.support) for q in quotes)
     cites_support = None
     if item.answerable and not abstained and (item.support or item.support_ids):
-        cites_support = any(quote_matches_support(q, item.support) for q in quotes) or any(
-            p in item.support_ids for p in cited_passages)
-    if item.answerable:
-        correct = not abstained and (contains_gold(prediction, item.answers) or
-                                     any(quote_matches_support(q, item.support) for q in quotes))
-    else:
-        correct = abstained
+        cites_support = quote_matches or any(p in item.support_ids for p in cited_passages)
+    form_ok = form_passes(prediction, answers=item.answers, items=item.items, yesno=item.yesno or None,
+                          points=item.points, min_points=item.min_points or len(item.points),
+                          quote_matches=quote_matches)
+    language = item.language or guess_language(item.question)
+    in_language = None if abstained or language != "zh" else in_chinese(prediction)
+    forbidden_hit = forbidden_present(strip_markers(answer_text), item.forbidden)
+    correct = is_correct(answerable=item.answerable, abstained=abstained, form_ok=form_ok,
+                         in_language=in_language, forbidden_hit=forbidden_hit)
     return {"em": exact_match(prediction, item.answers), "f1": token_f1(prediction, item.answers),
-            "correct": bool(correct), "cites_support": cites_support}
+            "correct": correct, "cites_support": cites_support, "form_ok": form_ok and not abstained,
+            "language": language, "in_language": in_language, "forbidden_hit": forbidden_hit}
 
 
 def summarize(records: Sequence[EvalRecord], *, config: Mapping[str, Any] | None = None,
@@ -138,6 +157,13 @@ def summarize(records: Sequence[EvalRecord], *, config: Mapping[str, Any] | None
     if answered_modes:
         metrics.update(_answer_metrics(answered_modes))
         counts["answered"] = sum(not r.abstained for r in answered_modes)
+        turns = [r for r in answered_modes if r.conversation]
+        if turns:
+            correct = [bool(r.metrics.get("correct")) for r in turns]
+            metrics["conversation_turn_accuracy"] = mean([float(ok) for ok in correct])
+            metrics["conversation_accuracy"] = conversation_accuracy([r.conversation for r in turns], correct)
+            counts["conversations"] = len({r.conversation for r in turns})
+            counts["conversation_turns"] = len(turns)
     by_category: dict[str, dict[str, Any]] = {}
     for cat in sorted({r.category for r in answered_modes if r.category}):
         rows = [r for r in answered_modes if r.category == cat]
@@ -169,6 +195,9 @@ def _answer_metrics(rows: Sequence[EvalRecord]) -> dict[str, float | None]:
         "f1_answerable": mean([r.metrics["f1"] for r in answerable]),
         "em_unanswerable": mean([r.metrics["em"] for r in unanswerable]),
         "f1_unanswerable": mean([r.metrics["f1"] for r in unanswerable]),
+        "ece": expected_calibration_error([r.confidence for r in rows], [bool(r.metrics["correct"]) for r in rows]),
+        "auroc": auroc([r.confidence for r in rows], [bool(r.metrics["correct"]) for r in rows]),
+        "in_language_rate": in_language_rate([r.metrics.get("in_language") for r in rows]),
     }
 
 
@@ -216,6 +245,8 @@ def record_for(item: QAItem, answer: Answer, passage_of: Mapping[str, str], *, m
     passages = [passage_of.get(c.doc_id, c.doc_id) for c in answer.citations]
     metrics = score_answer(item, answer.text, answer.abstained, [c.quote for c in answer.citations], passages)
     metrics["depth"] = len(answer.hits)
+    if getattr(answer, "signals", None):  # what the confidence was computed from (calibration fits on it)
+        metrics["signals"] = dict(answer.signals)
     timings = {k: float(v) for k, v in answer.timings.items()} | {"wall_s": round(wall_s, 4)}
     if ttft_s is not None:
         timings["ttft_s"] = round(ttft_s, 4)
@@ -224,7 +255,7 @@ def record_for(item: QAItem, answer: Answer, passage_of: Mapping[str, str], *, m
         ranks["hybrid"] = support_rank(item, answer.hits, passage_of)
     return EvalRecord(
         id=item.id, question=item.question, category=item.category, answerable=item.answerable, mode=mode,
-        answer=answer.text, abstained=answer.abstained, confidence=float(answer.confidence),
+        conversation=item.conversation, turn=item.turn, answer=answer.text, abstained=answer.abstained, confidence=float(answer.confidence),
         citations=tuple({"passage": p, "start": c.start, "end": c.end, "quote": c.quote}
                         for p, c in zip(passages, answer.citations)),
         retrieved=tuple(_retrieved(answer.hits, passage_of)), ranks=ranks, metrics=metrics, timings=timings)
@@ -267,7 +298,7 @@ def ask_one(assistant: Any, item: QAItem, *, mode: str, k: int, passage_of: Mapp
                     answer = piece
     except BadInputError as exc:  # this row's question is unusable; the run goes on
         return EvalRecord(id=item.id, question=item.question, category=item.category, answerable=item.answerable,
-                          mode=mode, error=str(exc),
+                          mode=mode, conversation=item.conversation, turn=item.turn, error=str(exc),
                           metrics=score_answer(item, "", True, (), ()) | {"depth": 0})
     if answer is None:
         raise RuntimeError("ask_stream ended without an Answer")
@@ -297,7 +328,8 @@ def retrieve_batch(assistant: Any, items: Sequence[QAItem], *, depth: int,
             usable.append(item)
         except BadInputError as exc:  # this row's question is unusable; the run goes on
             records.append(EvalRecord(id=item.id, question=item.question, category=item.category,
-                                      answerable=item.answerable, mode="retrieval", error=str(exc),
+                                      answerable=item.answerable, mode="retrieval", conversation=item.conversation,
+                                      turn=item.turn, error=str(exc),
                                       ranks={name: None for name in RETRIEVERS}, metrics={"depth": depth}))
     t0 = time.perf_counter()
     vectors = assistant.embedder.encode(queries) if queries else []
@@ -317,7 +349,7 @@ def retrieve_batch(assistant: Any, items: Sequence[QAItem], *, depth: int,
         ranks = {name: _within(support_rank(item, hits, passage_of), depth) for name, hits in runs.items()}
         records.append(EvalRecord(
             id=item.id, question=item.question, category=item.category, answerable=item.answerable,
-            mode="retrieval", abstained=False, retrieved=tuple(_retrieved(hybrid[:depth], passage_of)), ranks=ranks,
+            mode="retrieval", conversation=item.conversation, turn=item.turn, abstained=False, retrieved=tuple(_retrieved(hybrid[:depth], passage_of)), ranks=ranks,
             metrics={"depth": depth},
             timings={"embed_s": round(embed_s, 5), "dense_s": round(t2 - t1, 5), "lexical_s": round(t3 - t2, 5),
                      "retrieve_s": round(embed_s + time.perf_counter() - t1, 5)}))
@@ -325,6 +357,21 @@ def retrieve_batch(assistant: Any, items: Sequence[QAItem], *, depth: int,
 
 
 # ---------------------------------------------------------------- the run
+
+
+def with_history(item: QAItem, items: Sequence[QAItem], records: Mapping[str, EvalRecord]) -> QAItem:
+    """A conversation turn with its history: the earlier turns of its conversation among `items`, in
+    order, each its question and the assistant's own answer from `records` (an empty answer where that
+    turn errored or has no record yet). Any other item is returned as it is."""
+    if not item.conversation:
+        return item
+    earlier = sorted((it for it in items if it.conversation == item.conversation and it.turn < item.turn),
+                     key=lambda it: it.turn)
+    return replace(item, history=tuple(Turn(it.question, _answer_of(records.get(it.id))) for it in earlier))
+
+
+def _answer_of(record: EvalRecord | None) -> str:
+    return "" if record is None or record.error else record.answer
 
 
 def evaluate(
@@ -346,7 +393,8 @@ def evaluate(
     """Evaluate the assistant on a question set and return the Report.
 
     `questions`: a JSONL or CSV file (see eval/README.md), a SQuAD-style folder holding questions.jsonl and
-    passages.jsonl, or QAItems. `passages`: a JSONL of {id, title, text} to answer from instead of the
+    passages.jsonl, or QAItems. The turns of a conversation run in order, each with the assistant's own
+    earlier answers in that conversation as its history (on resume, from the records already written). `passages`: a JSONL of {id, title, text} to answer from instead of the
     corpus (indexed once into the cache, keyed by content hash). `mode`: extractive, generative, auto or
     retrieval (retrieval only: recall@k and MRR of dense, BM25 and hybrid retrieval). With `out_dir`,
     results.jsonl, summary.json, report.md, report.html and the chart are written there; `resume`
@@ -399,7 +447,7 @@ def evaluate(
         with _appender(out) as append:
             step = RETRIEVAL_BATCH if mode == "retrieval" else 1
             for start in range(0, len(todo), step):
-                batch = todo[start:start + step]
+                batch = [with_history(it, items, records) for it in todo[start:start + step]]
                 if mode == "retrieval":
                     done_now = retrieve_batch(assistant, batch, depth=depth, passage_of=passage_of)
                 else:

@@ -20,7 +20,7 @@ from .chunking import split_sentences
 from .types import Chunk, Hit
 
 # Words that carry no subject of their own in a question: function words, question words and
-# verbs that every question can use ("What does Jiangmen plan to become?").
+# verbs that every question can use ("What does the city plan to become?").
 STOPWORDS = frozenset(
     """
     a about above after again against all also am an and any are aren as at be because been before being

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .chunking import split_sentences
 from .evidence import STOPWORDS, stem, words
 
 MARKER = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
@@ -33,24 +32,6 @@ class SupportCheck:
     @property
     def score(self) -> float:
         return round(0.5 * (self.lexical + self.semantic), 4) if self.numbers_ok else 0.0
-
-
-def strip_markers(text: str) -> str:
-    return MARKER.sub("", text).strip()
-
-
-def answer_sentences(text: str) -> list[tuple[str, list[int]]]:
-    """The answer split into sentences, each with the source numbers its [n] markers name."""
-    text = text.strip()
-    out = []
-    for span in split_sentences(text):
-        raw = text[span.start : span.end]
-        cited = [int(n) for m in MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1))]
-        sentence = strip_markers(raw)
-        if re.search(r"\w", sentence):
-            out.append((sentence, cited))
-    # a marker that trails the last sentence's full stop ("… materials. [1]") belongs to it
-    return out
 
 
 def content_words(text: str) -> list[str]:
@@ -127,85 +108,3 @@ def check_sentence(
     if best is None:
         return SupportCheck(sentence, -1, 0.0, 0.0, False, False)
     return best
-
-
-def cite(checks: Sequence[SupportCheck]) -> tuple[str, list[int]]:
-    """The text of the supported sentences with markers renumbered in order of first use, and the
-    source indices those markers point to (marker n -> sources[used[n-1]])."""
-    used: list[int] = []
-    parts = []
-    for c in checks:
-        if not c.supported:
-            continue
-        if c.source not in used:
-            used.append(c.source)
-        body = c.sentence if c.sentence[-1] in ".!?。！？" else c.sentence + "."
-        body = body[0].upper() + body[1:]
-        parts.append(f"{body[:-1]} [{used.index(c.source) + 1}]{body[-1]}")
-    return " ".join(parts), used
-
-
-@dataclass(frozen=True)
-class Quote:
-    """A phrase copied word for word from source sentence `source`: `text` is the source's own spelling."""
-
-    source: int
-    start: int
-    end: int
-    text: str
-
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-
-
-def quoted_phrase(draft: str, sources: Sequence[str]) -> Quote | None:
-    """The draft found word for word in a source sentence (case, spacing and punctuation aside, on word
-    boundaries), as the source spells it; None when it is not a copy or is only function words. A
-    copied phrase is grounded by construction: it cannot twist what its source says."""
-    draft_tokens = [t.lower() for t in _TOKEN.findall(strip_markers(draft))]
-    if not draft_tokens or all(t in STOPWORDS for t in draft_tokens):
-        return None
-    n = len(draft_tokens)
-    for i, source in enumerate(sources):
-        matches = list(_TOKEN.finditer(source))
-        tokens = [m.group(0).lower() for m in matches]
-        for j in range(len(tokens) - n + 1):
-            if tokens[j : j + n] == draft_tokens:
-                start, end = matches[j].start(), matches[j + n - 1].end()
-                return Quote(i, start, end, source[start:end])
-    return None
-
-
-_ASKED_KIND = re.compile(r"^\s*(?:which|what)\s+((?:[\w\-]+\s+){0,3}?[\w\-]+)\s+"
-                         r"(?:does|do|did|is|are|was|were|will|has|have|can|could|should|would)\b", re.IGNORECASE)
-
-
-def copy_slip(question: str, phrase: str, sentence: str) -> str | None:
-    """Why a phrase copied word for word from `sentence` still does not answer `question` (None: it may).
-    A small model's two slips: passing over the thing a "Which X" question names, and echoing the question."""
-    if passes_over_the_named_one(question, phrase, sentence):
-        return "is not the one its sentence names"
-    if echoes_the_question(question, phrase):
-        return "only repeats the question"
-    return None
-
-
-def passes_over_the_named_one(question: str, phrase: str, sentence: str) -> bool:
-    """A "Which logistics hub centre …?" question whose sentence names one ("the Heshan Logistics Hub
-    Centre") while the copied phrase is something else: a small model's slip, so the sentence should answer."""
-    m = _ASKED_KIND.match(question)
-    if not m:
-        return False
-    kind = [w.capitalize() for w in m.group(1).split()[-2:]]  # the head noun and the word before it, as in a name
-    named = re.search(r"\b[A-Z][\w\-]*\s+" + r"\s+".join(map(re.escape, kind)) + r"\b", sentence)
-    return named is not None and kind[-1].lower() not in phrase.lower()
-
-
-def echoes_the_question(question: str, phrase: str) -> bool:
-    """A copied phrase made only of the question's own words ("What are the stages called?" -> "Stages")
-    says nothing new, unless the question offers a choice ("faster or slower?")."""
-    asked = words(question)
-    if "or" in asked:
-        return False
-    said = {stem(w) for w in words(phrase) if w not in STOPWORDS}
-    return bool(said) and said <= {stem(w) for w in asked}

@@ -4,6 +4,8 @@ is the other backend (llm_server.py); `load_llm` picks one from the settings."""
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib.util
 import logging
 import math
@@ -57,7 +59,10 @@ class LLM(Protocol):
         max_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
-    ) -> Iterator[str]: ...
+        grammar: str | None = None,
+    ) -> Iterator[str]:
+        """The reply piece by piece; `grammar` (GBNF) constrains its form where the backend can."""
+        ...
 
     def yes_probability(self, messages: list[Message]) -> float: ...
 
@@ -143,12 +148,14 @@ class LlamaCppLLM:
         max_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
         # The model stays locked until the stream is drained or closed.
         model = self._loaded()
+        extra = {} if grammar is None else {"grammar": _grammar(grammar)}
         with self._exclusive(model):
             chunks = self._complete(
-                model, messages, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True
+                model, messages, max_tokens=max_tokens, temperature=temperature, stop=stop, stream=True, **extra
             )
             try:
                 for chunk in chunks:
@@ -238,6 +245,14 @@ class LlamaCppLLM:
         )
 
 
+@functools.lru_cache(maxsize=8)
+def _grammar(text: str) -> Any:
+    """A GBNF grammar parsed once (llama.cpp builds its sampler from it on every completion)."""
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
+
+
 def _exceeds_context(error: ValueError) -> bool:
     # llama-cpp-python's wording: "Requested tokens (N) exceed context window of M"
     return "exceed context window" in str(error)
@@ -281,8 +296,19 @@ def _load_llama(path: Path, n_threads: int, n_ctx: int) -> _LoadedModel:
             no_ids=_single_token_ids(llama, _NO_SPELLINGS),
         )
         logger.info("loaded %s in %.1f s", path.name, time.perf_counter() - started)
+        if not _MODELS:
+            atexit.register(_close_models)
         _MODELS[key] = model
         return model
+
+
+def _close_models() -> None:
+    """Free the loaded models while the interpreter still runs: llama-cpp-python's own `__del__`, left to
+    interpreter shutdown, finds its library functions already gone and prints a TypeError traceback."""
+    with _MODELS_LOCK:
+        for model in _MODELS.values():
+            model.llama.close()
+        _MODELS.clear()
 
 
 # The KV states of recent prompts, kept so that a prompt sharing a prefix with one of them (the same

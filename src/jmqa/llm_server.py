@@ -83,11 +83,15 @@ class OpenAICompatibleLLM:
         max_tokens: int = 256,
         temperature: float = 0.0,
         stop: list[str] | None = None,
+        grammar: str | None = None,
     ) -> Iterator[str]:
+        """`grammar` goes as llama.cpp's server reads it; a server without grammars ignores the field."""
         import httpx
 
         url = f"{self.base_url}/chat/completions"
         payload = self._payload(messages, max_tokens, temperature, stop) | {"stream": True}
+        if grammar is not None:
+            payload["grammar"] = grammar
         try:
             with self._http().stream("POST", url, json=payload) as response:
                 if response.status_code >= 400:

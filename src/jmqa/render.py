@@ -185,6 +185,6 @@ def status_line(assistant: "Assistant") -> str:
 
 
 def header_html(assistant: "Assistant") -> str:
-    return ("<h1>jmqa — ask the Jiangmen documents</h1>"
+    return ("<h1>jmqa — ask your documents</h1>"
             "<p>Grounded answers, offline: every answer cites the sentences it quotes.</p>"
             f'<div id="jmqa-status">{status_line(assistant)}</div>')

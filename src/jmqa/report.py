@@ -19,12 +19,28 @@ STYLE = ("<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2r
 WORST = 15
 
 DEFINITIONS = """\
-- **Answer accuracy** (answerable questions): the assistant answered (did not abstain) and either a gold
-  answer occurs in the answer text (both SQuAD-normalised: lower case, punctuation and articles removed,
-  curly quotes folded to straight ones) or one of its citations holds a gold support sentence (the quote
-  contains the sentence, or the sentence contains the quote). Abstaining on an answerable question is wrong.
+- **Answer accuracy** (answerable questions): the assistant answered (did not abstain) with the form the
+  question asks for: a **list** question (`items`) needs an alias of every item in the answer; a **yes/no**
+  question (`yesno`) needs the answer's first words to say it the right way round (English: yes/no among
+  the first three words; Chinese: the answer starts with 是/对/是的/有/会 or 不/否/没有/并非/不是); an
+  **open** question (`points`) needs an alias of at least `min_points` points; any other question needs a
+  gold answer in the answer text or a citation holding a gold support sentence (the quote contains the
+  sentence, or the sentence contains the quote). An English alias must occur as whole words (both
+  SQuAD-normalised: lower case, punctuation and articles removed, curly quotes folded to straight ones); a
+  Chinese alias as a substring, spaces removed. A Chinese ("zh") question must also be answered in Chinese
+  (see *In-language rate*). Abstaining on an answerable question is wrong. On any question, a `forbidden`
+  string in the answer (case-insensitive) makes the row wrong.
 - **Citation accuracy**: among the answerable questions the assistant answered, the share whose citations
   include the gold support (a support sentence as above, or the gold passage id).
+- **In-language rate**: among the Chinese ("zh") questions answered, the share answered in Chinese: with
+  the `[n]` markers and quoted text (“…”, "…", 「…」) removed, CJK characters (one unit each) make up at
+  least half of the units (Latin words, one unit each).
+- **ECE**: expected calibration error of the confidence read as the chance the row is correct (answer or
+  abstention), over 10 equal-width bins weighted by their share of rows. **AUROC**: the chance that a
+  correct row has a higher confidence than a wrong one (ties count one half).
+- **Conversation turn accuracy**: the share of conversation turns correct, each turn asked with the
+  assistant's own earlier answers as its history. **Conversation accuracy**: the share of conversations
+  with every turn correct.
 - **Abstention accuracy** (= abstention recall): the share of unanswerable questions abstained on.
   **Abstention precision**: the share of abstentions that were on unanswerable questions.
 - **EM / F1**: SQuAD 2.0 exact match and token F1, the best over the gold answers. The prediction is the
@@ -97,9 +113,13 @@ def metric_rows(report: Report) -> list[tuple[str, str]]:
     m = report.metrics
     rows = []
     for key in ("answer_accuracy", "citation_accuracy", "abstention_accuracy", "abstention_precision",
-                "overall_accuracy", "coverage"):
+                "overall_accuracy", "coverage", "in_language_rate", "conversation_turn_accuracy",
+                "conversation_accuracy"):
         if key in m:
             rows.append((key.replace("_", " "), _fmt(m[key])))
+    for key, label in (("ece", "ECE (confidence)"), ("auroc", "AUROC (confidence)")):
+        if key in m:
+            rows.append((label, _fmt(m[key])))
     for key, label in (("em", "EM"), ("f1", "F1"), ("em_answerable", "EM answerable"), ("f1_answerable", "F1 answerable"),
                        ("em_unanswerable", "EM unanswerable"), ("f1_unanswerable", "F1 unanswerable")):
         if key in m:
@@ -123,11 +143,15 @@ def worst_failures(records: tuple[EvalRecord, ...], n: int = WORST) -> list[Eval
 def _what_went_wrong(r: EvalRecord) -> str:
     if r.error:
         return f"error: {r.error}"
+    if r.metrics.get("forbidden_hit"):
+        return "the answer holds a forbidden string"
     if not r.answerable:
         return "answered an unanswerable question"
     if r.abstained:
         return "abstained on an answerable question"
-    return "answer holds no gold answer and cites no gold support"
+    if r.metrics.get("form_ok") and r.metrics.get("in_language") is False:
+        return "right content, but not in Chinese"
+    return "answer lacks the gold answer (or list items, yes/no, points) and cites no gold support"
 
 
 def markdown(report: Report, chart: str | None) -> str:

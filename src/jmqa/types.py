@@ -108,6 +108,7 @@ class Answer:
     query: str = ""
     hits: tuple[Hit, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    signals: dict[str, float] = field(default_factory=dict)  # what the calibrated confidence was computed from
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +120,7 @@ class Answer:
             "query": self.query,
             "hits": [h.to_dict() for h in self.hits],
             "timings": dict(self.timings),
+            "signals": dict(self.signals),
         }
 
 

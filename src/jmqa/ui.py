@@ -43,11 +43,13 @@ MODE_LABELS = (
     ("Extractive — quote the documents' own sentences", "extractive"),
     ("Generative — the local model writes, every sentence checked", "generative"),
 )
+# Questions that fit any corpus: an overview, a list, a yes/no, one in Chinese, one the documents rarely answer.
 EXAMPLES = (
-    "What are Jiangmen's core industries?",
-    "What is Jiangmen known as?",
-    "What kind of hub does Jiangmen want to become?",
-    "Who is the mayor of Jiangmen?",
+    "Give me an overview of the documents.",
+    "What are the main industries?",
+    "Is the city a transport hub?",
+    "这些文件主要讲什么？",
+    "Who is the mayor?",
 )
 
 
@@ -253,7 +255,7 @@ mark.jmqa-quote { background: #fde68a; color: #1f2937; padding: .05em .15em; bor
 """
 
 _PLACEHOLDER = (
-    "**Ask about Jiangmen's development focus.**<br>"
+    "**Ask about the documents, in your language.**<br>"
     "Every answer quotes the sentences it rests on; when the documents don't say, you'll be told so."
 )
 

@@ -1,0 +1,354 @@
+"""Hits + conversation -> a verified, cited Answer: the model reads enough of the retrieved text, writes the
+answer with [n] markers in the asker's language, and every sentence is checked against the sources.
+
+The flow is one way: `select_sources` (read enough, in document order) -> `answer_messages` (the prompt
+template) -> the model's draft -> `parse_draft` -> `verify` (each sentence against the sentence it cites)
+-> the calibrated decision (`AnswerCalibration`). Nothing here knows a question form or a language: the
+model is told the forms in the prompt template, and verification compares scripts, numbers and meaning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+
+from .calibration import AnswerCalibration
+from .embedding import Embedder
+from .chunking import split_sentences
+from .evidence import Candidate, candidate_sentences
+from .grounding import MARKER, check_sentence, numbers_supported
+from .llm import LLM, Message
+from .types import Answer, Citation, Document, Hit, Turn
+
+log = logging.getLogger(__name__)
+
+REFUSAL = "NOT FOUND"  # the model's whole reply when the sources do not answer (the template says so)
+ABSTAIN_TEXT = "The documents don't say. I found nothing in them that answers this question."
+
+
+# ---------------------------------------------------------------- reading enough, in document order
+
+
+def select_sources(hits: Sequence[Hit], budget_chars: int, documents: Mapping[str, Document] | None = None
+                   ) -> list[Candidate]:
+    """What the model reads: the hits in rank order until `budget_chars` is spent, then put back in document
+    order (documents in the order of their best hit). A retrieved document that fits what is left of the
+    budget is read whole (with `documents`), so a small corpus is read whole and always the same way, and
+    its prompt prefix is cached across questions."""
+    taken: dict[tuple[str, int], Candidate] = {}
+    used = 0
+    for rank, hit in enumerate(hits):
+        doc = documents.get(hit.chunk.doc_id) if documents is not None else None
+        if doc is not None and all(key[0] != doc.doc_id for key in taken) and used + len(doc.text) <= budget_chars:
+            fresh = [Candidate(doc.doc_id, doc.title, s.start, s.end, doc.text[s.start:s.end], rank, doc.text)
+                     for s in split_sentences(doc.text)]
+        else:
+            fresh = candidate_sentences([hit])
+        fresh = [c for c in fresh if (c.doc_id, c.start) not in taken]
+        cost = sum(len(c.text) for c in fresh)
+        if taken and used + cost > budget_chars:
+            break
+        taken.update(((c.doc_id, c.start), c) for c in fresh)
+        used += cost
+    doc_rank: dict[str, int] = {}
+    for c in taken.values():
+        doc_rank.setdefault(c.doc_id, len(doc_rank))
+    return sorted(taken.values(), key=lambda c: (doc_rank[c.doc_id], c.start))
+
+
+@lru_cache(maxsize=4)
+def prompt_template(name: str = "answer.txt") -> str:
+    """A prompt template shipped in jmqa/prompts (data beside the code)."""
+    return resources.files("jmqa").joinpath("prompts", name).read_text(encoding="utf-8")
+
+
+def answer_grammar() -> str:
+    """The GBNF form of an answer: statements each closed by its source's number (prompts/answer.gbnf)."""
+    return prompt_template("answer.gbnf")
+
+
+def answer_messages(sources: Sequence[Candidate], question: str, history: Sequence[Turn] = (), *,
+                    language: str | None = None, refusal: bool = True, template: str | None = None) -> list[Message]:
+    """The chat prompt: rules and numbered sources first (a prefix shared by every question on the same
+    sources), then the conversation as jmqa answered it, then the question. `language`: the name of the
+    language to answer in, when it is not the sources' own. `refusal`: whether the rules offer the
+    refusal; the probe's prompt does (its chance is the signal), the answer's does not (whether to answer
+    is decided by calibration, not by the model's greedy first word)."""
+    numbered = "\n".join(f"[{i}] {_one_line(c.title + ': ' if _new_doc(sources, i) and len(_docs(sources)) > 1 else '')}"
+                         f"{_one_line(c.text)}" for i, c in enumerate(sources, start=1))
+    rule, example = (f"- If the sources do not answer the question, reply only: {REFUSAL}\n",
+                     f"Q: How many people live in Lyon? A: {REFUSAL}\n") if refusal else ("", "")
+    system = (template or prompt_template()).format(refusal_rule=rule, refusal_example=example, sources=numbered)
+    messages: list[Message] = [{"role": "system", "content": system}]
+    for turn in history:
+        messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
+    ask = question if language is None else f"{question}\n(Answer in {language}.)"
+    return messages + [{"role": "user", "content": ask}]
+
+
+def _docs(sources: Sequence[Candidate]) -> set[str]:
+    return {c.doc_id for c in sources}
+
+
+def _new_doc(sources: Sequence[Candidate], i: int) -> bool:
+    return i == 1 or sources[i - 2].doc_id != sources[i - 1].doc_id
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------- the draft and its verification
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The model's reply, read: a refusal, or sentences each with the source numbers it cites (1-based)."""
+
+    refused: bool
+    sentences: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+
+def parse_draft(text: str) -> Draft:
+    """The reply's sentences, each with the source numbers its [n] markers name (a marker just after a
+    full stop belongs to the sentence before it). A reply that starts with the refusal is a refusal."""
+    body = text.strip()
+    if body.upper().startswith(REFUSAL) or not body:
+        return Draft(True)
+    body = re.sub(r"([.!?。！？])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)", r"\2\1", body)  # "… end. [2]" -> "… end [2]."
+    sentences = []
+    for span in split_sentences(body):
+        raw = body[span.start:span.end]
+        cited = tuple(int(n) for m in MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1)))
+        sentence = " ".join(MARKER.sub("", raw).split())
+        if any(ch.isalnum() for ch in sentence):
+            sentences.append((sentence, cited))
+    return Draft(not sentences, tuple(sentences))
+
+
+def script_of(text: str) -> str:
+    """The writing system most of the text's letters belong to ("LATIN", "CJK", "CYRILLIC", ...)."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        if ch.isalpha():
+            name = unicodedata.name(ch, "")
+            script = name.split()[0] if name else "OTHER"
+            counts[script] = counts.get(script, 0) + 1
+    return max(counts, key=counts.__getitem__) if counts else ""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """One answer sentence after checking: the sources (0-based) it rests on, and whether it stands."""
+
+    sentence: str
+    sources: tuple[int, ...]
+    supported: bool
+    how: str  # "checked" (words and meaning), "cited" (another script: its citation and numbers), "lead", "unsupported"
+
+
+def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
+           cross_lingual: Embedder | None = None, min_lexical: float = 0.75, min_semantic: float = 0.6,
+           min_cross: float = 0.75, lead_units: int = 3) -> list[Verified]:
+    """Check every sentence of the draft against the sources.
+
+    A sentence in the sources' script must be backed by a source sentence (its words and numbers, or
+    its meaning; `grounding.check_sentence`), preferring the ones it cites. A sentence in another
+    script (an answer in the asker's language) cannot be compared word by word: with a `cross_lingual`
+    embedder it is cited to the source closest in meaning, which must reach `min_cross` and hold its
+    numbers; without one it must cite a real source holding its numbers. A very short sentence with no
+    citation ("Yes.") leads the sentence after it and stands if that one does.
+    """
+    sources_script = script_of(" ".join(c.text for c in sources))
+    texts = [c.text for c in sources]
+    out: list[Verified] = []
+    same_script = [script_of(s) in ("", sources_script) for s, _ in draft.sentences]
+    to_embed = [s for (s, _), same in zip(draft.sentences, same_script) if same]
+    vectors = iter(embedder.encode(to_embed)) if to_embed else iter(())
+    other = [n for n, same in enumerate(same_script) if not same]
+    cross: dict[int, np.ndarray] = {}
+    if cross_lingual is not None and other:
+        both = cross_lingual.encode([draft.sentences[n][0] for n in other] + texts)
+        cross = dict(zip(other, both[: len(other)] @ both[len(other):].T))
+    for n, ((sentence, cited), same) in enumerate(zip(draft.sentences, same_script)):
+        valid = _valid(cited, len(sources))
+        if not valid and _units(sentence) <= lead_units:
+            out.append(Verified(sentence, (), True, "lead"))
+            continue
+        if not valid:  # a marker cites what was written since the last one: "A. B. [3]" cites A too
+            valid = next((v for v in (_valid(c, len(sources)) for _, c in draft.sentences[n + 1:]) if v), ())
+        if same:
+            vector = next(vectors)
+            pool = list(valid) + [i for i in range(len(sources)) if i not in valid]
+            checks = [(i, check_sentence(sentence, vector, [texts[i]], source_vectors[i : i + 1],
+                                         min_lexical=min_lexical, min_semantic=min_semantic)) for i in pool]
+            backing = [i for i, c in checks if c.supported]
+            cited_backing = [i for i in backing if i in valid]
+            best = cited_backing or backing[:1]
+            out.append(Verified(sentence, tuple(best), bool(best), "checked" if best else "unsupported"))
+        elif n in cross:
+            best = int(np.argmax(cross[n]))
+            ok = bool(cross[n][best] >= min_cross) and numbers_supported(sentence, texts[best])
+            out.append(Verified(sentence, (best,) if ok else (), ok, "meaning" if ok else "unsupported"))
+        else:
+            ok = bool(valid) and numbers_supported(sentence, " ".join(texts[i] for i in valid))
+            out.append(Verified(sentence, valid, ok, "cited" if ok else "unsupported"))
+    # a lead stands only before a supported sentence
+    for i, v in enumerate(out):
+        if v.how == "lead" and not any(w.supported and w.how != "lead" for w in out[i + 1 :]):
+            out[i] = Verified(v.sentence, (), False, "unsupported")
+    return out
+
+
+def _valid(cited: Sequence[int], n_sources: int) -> tuple[int, ...]:
+    """The cited source numbers that exist, as 0-based indices, each once."""
+    return tuple(dict.fromkeys(i - 1 for i in cited if 1 <= i <= n_sources))
+
+
+def _units(text: str) -> int:
+    """Words, counting each CJK character as one (a language-neutral length)."""
+    return sum(1 if not _is_wide(w) else len(w) for w in re.findall(r"\w+", text))
+
+
+def _is_wide(word: str) -> bool:
+    return any(unicodedata.east_asian_width(ch) in "WF" for ch in word)
+
+
+def cited_text(verified: Sequence[Verified]) -> tuple[str, list[int]]:
+    """The supported sentences, each followed by its markers renumbered by first use, and the source
+    indices those markers point to (marker n -> sources[used[n-1]])."""
+    used: list[int] = []
+    parts = []
+    for v in verified:
+        if not v.supported:
+            continue
+        for i in v.sources:
+            if i not in used:
+                used.append(i)
+        body = v.sentence
+        end = body[-1] if body[-1] in ".!?。！？" else ("。" if _is_wide(body[-1]) else ".")
+        body = body[:-1] if body[-1] in ".!?。！？" else body
+        markers = "".join(f" [{used.index(i) + 1}]" for i in v.sources)
+        parts.append(f"{body}{markers}{end}")
+    joiner = "" if parts and all(_is_wide(p[0]) for p in parts) else " "
+    return joiner.join(parts), used
+
+
+# ---------------------------------------------------------------- the decision
+
+
+def features(p_refusal: float, verified: Sequence[Verified], relevance: float) -> tuple[float, float, float]:
+    """The calibration's inputs: log p_refusal, share of the draft's claims that stand, relevance."""
+    claims = [v for v in verified if v.how != "lead"]
+    share = sum(v.supported for v in claims) / len(claims) if claims else 0.0
+    return (math.log(max(p_refusal, 1e-6)), share, relevance)
+
+
+# ---------------------------------------------------------------- the answerer
+
+
+@dataclass
+class ReadingAnswerer:
+    """The model reads the selected sources and the conversation and writes the answer; jmqa verifies
+    each sentence, cites the exact source sentences, and decides with a calibrated probability."""
+
+    llm: LLM
+    embedder: Embedder
+    calibration: AnswerCalibration = field(default_factory=AnswerCalibration)
+    budget_chars: int = 3000
+    max_tokens: int = 200
+    cross_lingual: Embedder | None = None  # checks answers written in another script than the sources'
+    constrained: bool = True  # the answer's form (statements closed by [n]) enforced by prompts/answer.gbnf
+    mode: str = "generative"
+    source_vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def stream(self, question: str, hits: Sequence[Hit], *, query: str, history: Sequence[Turn] = (),
+               language: str | None = None, documents: Mapping[str, Document] | None = None
+               ) -> Iterator[str | Answer]:
+        """Yield the draft's text as the model writes it, then the verified Answer. `documents`: the
+        corpus's documents, so that a short retrieved document is read whole."""
+        t0 = time.perf_counter()
+        sources = select_sources(hits, self.budget_chars, documents)
+        if not sources:
+            yield self._abstain(query, hits, 1.0, {"read_s": round(time.perf_counter() - t0, 4)}, "nothing retrieved")
+            return
+        messages = answer_messages(sources, question, history, language=language)
+        p_refusal = self.llm.probe(messages, REFUSAL, question).reply_probability
+        messages = answer_messages(sources, question, history, language=language, refusal=False)
+        t1 = time.perf_counter()
+        best_case = max(self.calibration.probability(math.log(max(p_refusal, 1e-6)), supported, relevance)
+                        for supported in (0.0, 1.0) for relevance in (0.0, 1.0))
+        if best_case < self.calibration.threshold:  # even a fully verified, relevant answer would not pass
+            yield self._abstain(query, hits, 1.0 - best_case, {"probe_s": round(t1 - t0, 4)}, "the model would refuse")
+            return
+        pieces: list[str] = []
+        first = None
+        for piece in self.llm.stream_chat(messages, max_tokens=self.max_tokens, temperature=0.0,
+                                          grammar=answer_grammar() if self.constrained else None):
+            if first is None:
+                first = time.perf_counter() - t0
+            pieces.append(piece)
+            yield piece
+        t2 = time.perf_counter()
+        answer = self.decide("".join(pieces), sources, p_refusal, query=query, hits=hits)
+        timings = {"probe_s": round(t1 - t0, 4), "first_token_s": round(first or 0.0, 4),
+                   "generate_s": round(t2 - t1, 4), "verify_s": round(time.perf_counter() - t2, 4)}
+        yield Answer(**{**answer.__dict__, "timings": timings})
+
+    def decide(self, reply: str, sources: Sequence[Candidate], p_refusal: float, *, query: str,
+               hits: Sequence[Hit]) -> Answer:
+        """The verified answer, or an abstention when the model refused, nothing stands, or the calibrated
+        probability is below the threshold."""
+        draft = parse_draft(reply)
+        if draft.refused:
+            p = self.calibration.probability(math.log(max(p_refusal, 1e-6)), 0.0, 0.0)
+            return self._abstain(query, hits, 1.0 - p, {}, "the model found no answer")
+        vectors = self._vectors(sources)
+        verified = verify(draft, sources, self.embedder, vectors, cross_lingual=self.cross_lingual)
+        for v in verified:
+            if not v.supported:
+                log.info("dropped an unsupported answer sentence: %r", v.sentence)
+        text, used = cited_text(verified)
+        if not used:
+            return self._abstain(query, hits, 0.5, {}, "no sentence of the draft stands",
+                                 signals=features(p_refusal, verified, 0.0))
+        qv = self.embedder.encode([query])[0]
+        relevance = max(float(vectors[i] @ qv) for i in used)
+        signals = features(p_refusal, verified, relevance)
+        p = self.calibration.probability(*signals)
+        if p < self.calibration.threshold:
+            log.info("abstaining: p=%.2f below %.2f (draft %r)", p, self.calibration.threshold, reply[:200])
+            return self._abstain(query, hits, 1.0 - p, {}, "below the threshold", signals=signals)
+        citations = tuple(Citation(sources[i].doc_id, sources[i].title, sources[i].start, sources[i].end,
+                                   sources[i].text, round(float(vectors[i] @ qv), 4)) for i in used)
+        return Answer(text=text, citations=citations, abstained=False, confidence=round(p, 4), mode=self.mode,
+                      query=query, hits=tuple(hits), signals=_named(signals))
+
+    def _vectors(self, sources: Sequence[Candidate]) -> np.ndarray:
+        missing = [c.text for c in sources if c.text not in self.source_vectors]
+        if missing:
+            if len(self.source_vectors) > 50_000:
+                self.source_vectors.clear()
+            self.source_vectors.update(zip(missing, self.embedder.encode(missing)))
+        return np.asarray([self.source_vectors[c.text] for c in sources])
+
+    def _abstain(self, query: str, hits: Sequence[Hit], confidence: float, timings: dict[str, float], why: str,
+                 *, signals: tuple[float, float, float] | None = None) -> Answer:
+        """An abstention; `confidence` is the chance that abstaining is right."""
+        log.info("abstaining on %r: %s", query, why)
+        return Answer(text=ABSTAIN_TEXT, abstained=True, confidence=round(min(max(confidence, 0.0), 1.0), 4), mode=self.mode,
+                      query=query, hits=tuple(hits), timings=timings, signals=_named(signals) if signals else {})
+
+
+def _named(signals: tuple[float, float, float]) -> dict[str, float]:
+    return dict(zip(("log_p_refusal", "supported", "relevance"), (round(s, 4) for s in signals)))
+

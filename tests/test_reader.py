@@ -1,0 +1,161 @@
+"""The reading answerer's pure steps: which sources the model reads, how its draft is read and verified."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jmqa.calibration import AnswerCalibration
+from jmqa.evidence import Candidate
+from jmqa.llm import Probe
+from jmqa.reader import (
+    REFUSAL,
+    ReadingAnswerer,
+    answer_messages,
+    cited_text,
+    parse_draft,
+    script_of,
+    select_sources,
+    verify,
+)
+from jmqa.types import Chunk, Hit, Turn
+
+from .conftest import HashEmbedder
+
+TEXT = ("Lyon is a city in France. It lies where the Rhône meets the Saône. "
+        "The Romans founded it in 43 BC. Its silk industry grew in the 16th century.")
+
+
+def _hits(text: str = TEXT, doc: str = "d1", size: int = 2) -> list[Hit]:
+    """The text cut into chunks of `size` sentences, ranked last chunk first."""
+    from jmqa.chunking import split_sentences
+
+    spans = split_sentences(text)
+    chunks = []
+    for i in range(0, len(spans), size):
+        start, end = spans[i].start, spans[min(i + size, len(spans)) - 1].end
+        chunks.append(Chunk(f"{doc}-{i}", doc, "Lyon", text[start:end], start, end))
+    return [Hit(c, 1.0 / (r + 1)) for r, c in enumerate(reversed(chunks))]
+
+
+def _sources() -> list[Candidate]:
+    return select_sources(_hits(), 10_000)
+
+
+def test_sources_are_read_whole_in_document_order_when_they_fit():
+    sources = _sources()
+    assert [c.start for c in sources] == sorted(c.start for c in sources)
+    assert [c.text for c in sources][0] == "Lyon is a city in France."
+    assert all(TEXT[c.start:c.end] == c.text for c in sources)
+
+
+def test_the_reading_budget_keeps_the_best_hits_first():
+    sources = select_sources(_hits(), 40)
+    assert [c.text for c in sources] == ["The Romans founded it in 43 BC.",
+                                         "Its silk industry grew in the 16th century."]
+
+
+def test_prompt_puts_numbered_sources_first_and_the_conversation_before_the_question():
+    messages = answer_messages(_sources(), "Who founded it?", [Turn("Where is Lyon?", "In France [1].")],
+                               language="Chinese")
+    assert messages[0]["role"] == "system" and "[3] The Romans founded it in 43 BC." in messages[0]["content"]
+    assert REFUSAL in messages[0]["content"]
+    assert [m["role"] for m in messages[1:]] == ["user", "assistant", "user"]
+    assert messages[-1]["content"].startswith("Who founded it?") and "Chinese" in messages[-1]["content"]
+    # the same sources make the same prefix, whatever the question: the prompt cache reuses it
+    assert answer_messages(_sources(), "Another?")[0] == answer_messages(_sources(), "Who?")[0]
+
+
+def test_draft_sentences_keep_their_markers_and_a_refusal_is_a_refusal():
+    draft = parse_draft("Yes. The Romans founded it [3]. It grew silk [4].")
+    assert draft.sentences == (("Yes.", ()), ("The Romans founded it.", (3,)), ("It grew silk.", (4,)))
+    assert parse_draft("The Romans founded it. [3]").sentences == (("The Romans founded it.", (3,)),)
+    assert parse_draft(f"{REFUSAL}").refused and parse_draft("not found.").refused
+    assert parse_draft("罗马人建立了它[3]。丝绸业在16世纪发展[4]。").sentences == (
+        ("罗马人建立了它。", (3,)), ("丝绸业在16世纪发展。", (4,)))
+
+
+def test_scripts_are_told_apart_without_naming_a_language():
+    assert script_of("The Romans") == "LATIN"
+    assert script_of("罗马人建立了它") == "CJK"
+    assert script_of("Римляне") == "CYRILLIC"
+
+
+def _verify(reply: str):
+    embedder = HashEmbedder()
+    sources = _sources()
+    return verify(parse_draft(reply), sources, embedder, embedder.encode([c.text for c in sources]))
+
+
+def test_a_supported_sentence_stands_and_an_invented_one_is_dropped():
+    out = _verify("The Romans founded Lyon in 43 BC [3]. The Greeks built its first harbour in 12 BC [3].")
+    assert [(v.supported, v.how) for v in out] == [(True, "checked"), (False, "unsupported")]
+
+
+def test_a_miscited_sentence_is_cited_to_the_source_that_backs_it():
+    out = _verify("The Romans founded it in 43 BC [1].")
+    assert out[0].supported and out[0].sources == (2,)
+
+
+def test_a_lead_stands_only_before_a_supported_sentence():
+    assert [v.supported for v in _verify("No. It lies where the Rhône meets the Saône [2].")] == [True, True]
+    assert [v.supported for v in _verify("Yes. The Greeks built it in 12 BC [3].")] == [False, False]
+
+
+def test_a_sentence_in_another_script_must_cite_a_source_holding_its_numbers():
+    out = _verify("罗马人在公元前43年建立了它[3]。罗马人在公元前44年建立了它[3]。它很美。")
+    assert [v.supported for v in out] == [True, False, False]
+    assert out[0].how == "cited" and out[0].sources == (2,)
+
+
+def test_cited_text_renumbers_markers_by_first_use():
+    out = _verify("Its silk industry grew in the 16th century [4]. The Romans founded it in 43 BC [3].")
+    text, used = cited_text(out)
+    assert text == "Its silk industry grew in the 16th century [1]. The Romans founded it in 43 BC [2]."
+    assert used == [3, 2]
+
+
+class _Model:
+    name = "scripted"
+
+    def __init__(self, reply: str, p_refusal: float = 0.01):
+        self.reply, self.p_refusal = reply, p_refusal
+
+    def probe(self, messages, reply, text):
+        return Probe(self.p_refusal, None)
+
+    def stream_chat(self, messages, **kw):
+        yield from (w + " " for w in self.reply.split(" "))
+
+    def chat(self, messages, **kw):
+        return self.reply
+
+
+def _answer(reply: str, p_refusal: float = 0.01, threshold: float = 0.3):
+    reader = ReadingAnswerer(_Model(reply, p_refusal), HashEmbedder(), AnswerCalibration(threshold=threshold))
+    *pieces, answer = reader.stream("Who founded Lyon?", _hits(), query="Who founded Lyon?")
+    assert "".join(pieces).strip() in (reply, "")  # nothing is written when even the best case would abstain
+    return answer
+
+
+def test_a_verified_answer_cites_the_exact_source_sentence():
+    answer = _answer("The Romans founded it in 43 BC [3].")
+    assert not answer.abstained and answer.text == "The Romans founded it in 43 BC [1]."
+    (c,) = answer.citations
+    assert TEXT[c.start:c.end] == c.quote == "The Romans founded it in 43 BC."
+    assert 0 < answer.confidence < 1 and set(answer.signals) == {"log_p_refusal", "supported", "relevance"}
+
+
+def test_a_refusal_or_a_draft_with_nothing_verified_abstains():
+    assert _answer(REFUSAL, p_refusal=0.9).abstained
+    assert _answer("The Greeks built its harbour in 12 BC [1].").abstained
+
+
+def test_below_the_calibrated_threshold_it_abstains():
+    assert _answer("The Romans founded it in 43 BC [3].", threshold=0.999).abstained
+    assert _answer("The Romans founded it in 43 BC [3].", p_refusal=0.999, threshold=0.9).abstained
+
+
+def test_calibration_probability_rises_with_support_and_falls_with_refusal():
+    cal = AnswerCalibration()
+    assert cal.probability(np.log(0.01), 1.0, 0.5) > cal.probability(np.log(0.01), 0.0, 0.5)
+    assert cal.probability(np.log(0.01), 1.0, 0.5) > cal.probability(np.log(0.9), 1.0, 0.5)
