@@ -199,7 +199,9 @@ def test_in_a_browser_an_example_streams_a_cited_answer_and_a_followup_stays_in_
     assert page.locator("#jmqa-status").inner_text().count("Corpus") == 1
     page.evaluate(WATCH_REPLIES)
 
-    page.get_by_text("What are Jiangmen's core industries?", exact=True).first.click()
+    assert page.get_by_text("Give me an overview of the documents.", exact=True).first.is_visible()  # examples
+    page.fill("#jmqa-input textarea", "What are Jiangmen's core industries?")
+    page.click("#jmqa-send")
     wait_for_replies(page, 1)
     states = page.evaluate("window.__jmqaStates")
     assert "searching" in states and states[-1] == "final", states  # it showed progress, then settled

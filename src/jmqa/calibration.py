@@ -173,7 +173,7 @@ def fit_answer(signals: Sequence[Sequence[float]], correct: Sequence[bool], answ
                fitted_on: str) -> AnswerCalibration:
     """The verified-answer stage from evaluated rows where the model drafted an answer: `signals` are each
     answer's (log p_refusal, supported share, relevance), `correct` whether the answer was right as
-    `jmqa eval` scores it. The threshold maximises answer accuracy plus abstention on those rows."""
+    `jmqa eval` scores it. The threshold is the one at which the most of those questions come out right."""
     x = np.asarray(signals, dtype=np.float64)
     y = np.asarray(correct, dtype=bool)
     if len(x) < 10 or len(set(y)) < 2:
@@ -181,4 +181,17 @@ def fit_answer(signals: Sequence[Sequence[float]], correct: Sequence[bool], answ
     w, b = fit_logistic(x, y.astype(float), l2=1e-2)
     p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
     return AnswerCalibration(float(w[0]), float(w[1]), float(w[2]), float(b),
-                             best_threshold(p, y, np.asarray(answerable, dtype=bool)), fitted_on=fitted_on)
+                             most_right_threshold(p, y, np.asarray(answerable, dtype=bool)), fitted_on=fitted_on)
+
+
+def most_right_threshold(p: np.ndarray, correct: np.ndarray, answerable: np.ndarray) -> float:
+    """The threshold at which the most questions come out right, each counting once: an answer given is
+    right when it is correct, an abstention when the question is unanswerable (ties: the lower threshold)."""
+    p, correct, answerable = (np.asarray(a) for a in (p, correct, answerable))
+    best_t, best_n = 0.0, -1
+    for t in np.unique(np.r_[0.0, p]):
+        answered = p >= t
+        n = int(np.sum(answered & correct) + np.sum(~answered & ~answerable))
+        if n > best_n:
+            best_t, best_n = float(t), n
+    return best_t

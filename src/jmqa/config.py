@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
-DEFAULT_LLM_MODEL = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+DEFAULT_LLM_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"  # chosen on dev: docs/benchmarks.md
 MAX_QUESTION_CHARS = 2000
 
 
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
 
     # answering
     answer_mode: Literal["auto", "extractive", "generative"] = "auto"
-    # when to abstain: the package's calibration.json (fitted on eval/jiangmen_qa.jsonl) unless set;
+    # when to abstain: the package's calibration.json (fitted on eval/dev.jsonl) unless set;
     # `jmqa calibrate QUESTIONS --out FILE` fits one on your own gold questions
     calibration_file: Path | None = None
     max_question_chars: int = MAX_QUESTION_CHARS

@@ -71,9 +71,21 @@ def prompt_template(name: str = "answer.txt") -> str:
     return resources.files("jmqa").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
-def answer_grammar() -> str:
-    """The GBNF form of an answer: statements each closed by its source's number (prompts/answer.gbnf)."""
-    return prompt_template("answer.gbnf")
+# Where each writing system's letters lie in Unicode: an answer to a question in another script than the
+# sources' must start in the question's script (a small model otherwise drifts into the sources' language).
+SCRIPT_RANGES = {"CJK": "\u4e00-\u9fff", "HANGUL": "\uac00-\ud7af", "HIRAGANA": "\u3040-\u309f",
+                 "KATAKANA": "\u30a0-\u30ff", "CYRILLIC": "\u0400-\u04ff", "GREEK": "\u0370-\u03ff",
+                 "ARABIC": "\u0600-\u06ff", "HEBREW": "\u0590-\u05ff", "THAI": "\u0e00-\u0e7f",
+                 "DEVANAGARI": "\u0900-\u097f"}
+
+
+def answer_grammar(script: str | None = None) -> str:
+    """The GBNF form of an answer (prompts/answer.gbnf): statements each closed by its source's number;
+    with `script` (one of SCRIPT_RANGES), the answer's first letter is in that script."""
+    grammar = prompt_template("answer.gbnf")
+    if script not in SCRIPT_RANGES:
+        return grammar
+    return grammar.replace("root ::= claim+", f"root ::= [{SCRIPT_RANGES[script]}] claim+", 1)
 
 
 def answer_messages(sources: Sequence[Candidate], question: str, history: Sequence[Turn] = (), *,
@@ -88,6 +100,8 @@ def answer_messages(sources: Sequence[Candidate], question: str, history: Sequen
     rule, example = (f"- If the sources do not answer the question, reply only: {REFUSAL}\n",
                      f"Q: How many people live in Lyon? A: {REFUSAL}\n") if refusal else ("", "")
     system = (template or prompt_template()).format(refusal_rule=rule, refusal_example=example, sources=numbered)
+    if language is not None:  # after the sources: the shared prefix stays cached
+        system += f"\nAnswer in {language}, whatever the language of the sources."
     messages: list[Message] = [{"role": "system", "content": system}]
     for turn in history:
         messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
@@ -284,6 +298,7 @@ class ReadingAnswerer:
         messages = answer_messages(sources, question, history, language=language)
         p_refusal = self.llm.probe(messages, REFUSAL, question).reply_probability
         messages = answer_messages(sources, question, history, language=language, refusal=False)
+        script = script_of(question) if language is not None else None
         t1 = time.perf_counter()
         best_case = max(self.calibration.probability(math.log(max(p_refusal, 1e-6)), supported, relevance)
                         for supported in (0.0, 1.0) for relevance in (0.0, 1.0))
@@ -293,7 +308,7 @@ class ReadingAnswerer:
         pieces: list[str] = []
         first = None
         for piece in self.llm.stream_chat(messages, max_tokens=self.max_tokens, temperature=0.0,
-                                          grammar=answer_grammar() if self.constrained else None):
+                                          grammar=answer_grammar(script) if self.constrained else None):
             if first is None:
                 first = time.perf_counter() - t0
             pieces.append(piece)
