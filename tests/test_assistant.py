@@ -1,4 +1,7 @@
-"""The real bundled embedding model over the default corpus: answers, citations, abstentions, bad input."""
+"""The real bundled embedding model over the default corpus: answers, citations, abstentions, bad input.
+
+These answers are extractive (no language model): the retrieval, evidence and citation path a user gets when
+the LLM cannot load. The language model's answers are measured by the dev and test gates (eval/)."""
 
 import json
 
@@ -8,6 +11,16 @@ from jmqa import Answer, Assistant, BadInputError
 from jmqa.errors import CorpusError, ModelUnavailableError
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def assistant(real_embedder, tmp_path_factory):
+    from jmqa.config import Settings
+
+    from .conftest import ROOT
+
+    return Assistant.load(ROOT / "corpus", tmp_path_factory.mktemp("index"), embedder=real_embedder,
+                          settings=Settings(answer_mode="extractive"))
 
 ANSWERABLE = [
     ("What are Jiangmen's core industries?", "The core industries are electricals and mechanicals"),
