@@ -312,7 +312,7 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
             raise gr.Error(str(exc), print_exception=False) from exc
 
     # analytics off: the app runs offline and sends nothing anywhere
-    with gr.Blocks(title="jmqa — ask the Jiangmen documents", analytics_enabled=False) as demo:
+    with gr.Blocks(title="jmqa — ask your documents", analytics_enabled=False) as demo:
         session = gr.State(_new_session())
         header = gr.HTML(header_html(assistant), elem_id="jmqa-header")
         with gr.Row(equal_height=False):
