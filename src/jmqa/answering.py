@@ -35,7 +35,7 @@ ABSTAIN_TEXT = "The documents don't say. I found nothing in them that answers th
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The knobs of sentence scoring (chosen on eval/jiangmen_qa.jsonl); abstention is in `Calibration`."""
+    """The knobs of sentence scoring (chosen on the first gold set, now the start of eval/dev.jsonl); abstention is in `Calibration`."""
 
     dense_weight: float = 0.7  # sentence score = dense_weight * cosine + (1 - dense_weight) * term overlap
     word_match: float = 0.65  # cosine at which a word of the source speaks about a question term

@@ -95,7 +95,8 @@ def answer_messages(sources: Sequence[Candidate], question: str, history: Sequen
     language to answer in, when it is not the sources' own. `refusal`: whether the rules offer the
     refusal; the probe's prompt does (its chance is the signal), the answer's does not (whether to answer
     is decided by calibration, not by the model's greedy first word)."""
-    numbered = "\n".join(f"[{i}] {_one_line(c.title + ': ' if _new_doc(sources, i) and len(_docs(sources)) > 1 else '')}"
+    several = len({c.doc_id for c in sources}) > 1  # then each document's first sentence carries its title
+    numbered = "\n".join(f"[{i}] {_one_line(c.title + ': ' if several and _new_doc(sources, i) else '')}"
                          f"{_one_line(c.text)}" for i, c in enumerate(sources, start=1))
     rule, example = (f"- If the sources do not answer the question, reply only: {REFUSAL}\n",
                      f"Q: How many people live in Lyon? A: {REFUSAL}\n") if refusal else ("", "")
@@ -107,10 +108,6 @@ def answer_messages(sources: Sequence[Candidate], question: str, history: Sequen
         messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
     ask = question if language is None else f"{question}\n(Answer in {language}.)"
     return messages + [{"role": "user", "content": ask}]
-
-
-def _docs(sources: Sequence[Candidate]) -> set[str]:
-    return {c.doc_id for c in sources}
 
 
 def _new_doc(sources: Sequence[Candidate], i: int) -> bool:
@@ -260,11 +257,16 @@ def cited_text(verified: Sequence[Verified]) -> tuple[str, list[int]]:
 # ---------------------------------------------------------------- the decision
 
 
+def _log(p: float) -> float:
+    """log p, floored so that a probability of 0 (a scripted or server backend) stays finite."""
+    return math.log(max(p, 1e-6))
+
+
 def features(p_refusal: float, verified: Sequence[Verified], relevance: float) -> tuple[float, float, float]:
     """The calibration's inputs: log p_refusal, share of the draft's claims that stand, relevance."""
     claims = [v for v in verified if v.how != "lead"]
     share = sum(v.supported for v in claims) / len(claims) if claims else 0.0
-    return (math.log(max(p_refusal, 1e-6)), share, relevance)
+    return (_log(p_refusal), share, relevance)
 
 
 # ---------------------------------------------------------------- the answerer
@@ -300,7 +302,7 @@ class ReadingAnswerer:
         messages = answer_messages(sources, question, history, language=language, refusal=False)
         script = script_of(question) if language is not None else None
         t1 = time.perf_counter()
-        best_case = max(self.calibration.probability(math.log(max(p_refusal, 1e-6)), supported, relevance)
+        best_case = max(self.calibration.probability(_log(p_refusal), supported, relevance)
                         for supported in (0.0, 1.0) for relevance in (0.0, 1.0))
         if best_case < self.calibration.threshold:  # even a fully verified, relevant answer would not pass
             yield self._abstain(query, hits, 1.0 - best_case, {"probe_s": round(t1 - t0, 4)}, "the model would refuse")
@@ -325,7 +327,7 @@ class ReadingAnswerer:
         probability is below the threshold."""
         draft = parse_draft(reply)
         if draft.refused:
-            p = self.calibration.probability(math.log(max(p_refusal, 1e-6)), 0.0, 0.0)
+            p = self.calibration.probability(_log(p_refusal), 0.0, 0.0)
             return self._abstain(query, hits, 1.0 - p, {}, "the model found no answer")
         vectors = self._vectors(sources)
         verified = verify(draft, sources, self.embedder, vectors, cross_lingual=self.cross_lingual)
