@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from .llm import LLM, load_llm
 from .multilingual import detect_language, language_name, translate_question
 from .reader import ReadingAnswerer
 from .retrieval import Retriever
-from .types import Answer, Hit, Turn
+from .types import Answer, Citation, Document, Hit, Turn
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,17 @@ class Assistant:
         t2 = time.perf_counter()
         timings = {"retrieve_s": round(t1 - t0, 4), **final.timings, "answer_s": round(t2 - t1, 4),
                    "total_s": round(t2 - t0, 4)}
-        yield replace(final, timings=timings)
+        yield replace(final, citations=located(final.citations, self.index.documents), timings=timings)
+
+
+def located(citations: Iterable[Citation], documents: Mapping[str, Document]) -> tuple[Citation, ...]:
+    """Each citation with the page and section of its quote in the original file, where its document knows them."""
+    out = []
+    for c in citations:
+        doc = documents.get(c.doc_id)
+        place = doc.place_at(c.start) if doc is not None else None
+        out.append(replace(c, page=place.page, section=place.section) if place is not None else c)
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,8 @@ def format_answer(answer) -> str:
         lines.append("")
         lines.append("Sources:")
         for i, c in enumerate(answer.citations, start=1):
-            lines.append(f"  [{i}] {c.title} (chars {c.start}-{c.end}): “{c.quote}”")
+            where = f", {c.place()}" if c.place() else ""
+            lines.append(f"  [{i}] {c.title}{where} (chars {c.start}-{c.end}): “{c.quote}”")
     lines.append(f"(confidence {answer.confidence:.2f})")
     return "\n".join(lines)
 

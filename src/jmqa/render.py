@@ -32,7 +32,8 @@ def marked_text(text: str, citations: Sequence[Citation]) -> str:
         pieces.append(esc(text[pos : m.start()].rstrip(" ")))
         if 1 <= n <= len(citations):
             c = citations[n - 1]
-            tip = html.escape(f"{c.title}: {c.quote}", quote=True)
+            where = f"{c.title}, {c.place()}" if c.place() else c.title
+            tip = html.escape(f"{where}: {c.quote}", quote=True)
             pieces.append(f'<sup class="jmqa-cite" title="{tip}">&#91;{n}&#93;</sup>')
         else:
             pieces.append(esc(m.group(0)))
@@ -102,12 +103,14 @@ def source_cards(answer: Answer, documents: dict[str, Document], context: int = 
         doc = documents.get(doc_id)
         numbers = "".join(f'<span class="jmqa-num">{n}</span>' for n, _ in numbered)
         title = esc(numbered[0][1].title or (doc.title if doc else doc_id))
+        places = list(dict.fromkeys(c.place() for _, c in numbered if c.place()))
+        where = f'<span class="jmqa-place">{esc(" · ".join(places))}</span>' if places else ""
         if doc is None:  # the index changed under the answer: show the quotes alone
             body = " ".join(f'<mark class="jmqa-quote">{esc(c.quote)}</mark>' for _, c in numbered)
         else:
             body = highlighted_paragraph(doc.text, span, [(n, c.start, c.end) for n, c in numbered], context)
         cards.append(f'<div class="jmqa-source"><div class="jmqa-source-head">{numbers}'
-                     f'<span class="jmqa-title">{title}</span></div><p class="jmqa-para">{body}</p></div>')
+                     f'<span class="jmqa-title">{title}</span>{where}</div><p class="jmqa-para">{body}</p></div>')
     return "".join(cards)
 
 

@@ -111,6 +111,10 @@ class Citation:
     page: int | None = None  # where the quote is in the original file (Document.place_at)
     section: str | None = None
 
+    def place(self) -> str:
+        """Where a person finds the quote in the original file: "page 2", "Heading", "page 2, Heading" or ""."""
+        return ", ".join(p for p in (f"page {self.page}" if self.page else "", self.section or "") if p)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -229,6 +229,8 @@ sup.jmqa-cite { font-size: .72em; font-weight: 700; color: var(--color-accent); 
   margin-bottom: .6rem; background: var(--background-fill-secondary); }
 .jmqa-source-head { display: flex; align-items: center; gap: .35rem; margin-bottom: .35rem; font-weight: 600; }
 .jmqa-title { font-size: .9rem; }
+.jmqa-place { font-size: .8rem; font-weight: 400; color: var(--body-text-color-subdued); }
+.jmqa-place::before { content: "· "; }
 .jmqa-para { margin: 0; font-size: .88rem; line-height: 1.55; color: var(--body-text-color-subdued); }
 mark.jmqa-quote { background: #fde68a; color: #1f2937; padding: .05em .15em; border-radius: 3px;
   box-decoration-break: clone; -webkit-box-decoration-break: clone; }
