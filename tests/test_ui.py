@@ -34,6 +34,9 @@ class ScriptedAssistant:
         self.index = SimpleNamespace(documents={"d1": DOC}, chunks=[object()] * 3)
         self.embedder = SimpleNamespace(model_id="fake-embedder")
 
+    def documents(self):
+        return []
+
     def ask_stream(self, question, history=None, *, k=None, mode=None):
         self.calls.append((question, list(history or []), k, mode))
         if not question.strip():

@@ -3,6 +3,7 @@ model output never run as HTML)."""
 
 import html
 import re
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from .types import Answer, Citation, Document
 
 if TYPE_CHECKING:
     from .assistant import Assistant
+    from .collection import Added, Entry
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _INERT = str.maketrans({ch: f"&#{ord(ch)};" for ch in "&<>\"'\\`*_{}[]()#+-!|~$="})
@@ -191,3 +193,34 @@ def header_html(assistant: "Assistant") -> str:
     return ("<h1>jmqa — ask your documents</h1>"
             "<p>Grounded answers, offline: every answer cites the sentences it quotes.</p>"
             f'<div id="jmqa-status">{status_line(assistant)}</div>')
+
+
+def documents_html(docs: Sequence["Entry"]) -> str:
+    """The Documents panel's table: title (and file name), type, size, passages, when added."""
+    if not docs:
+        return '<p class="jmqa-empty">The corpus is empty: add a file below.</p>'
+    rows = "".join(
+        f'<tr><td><span class="jmqa-doc-title">{esc(d.title)}</span><br><code>{esc(d.name)}</code></td>'
+        f"<td>{esc(d.kind)}</td><td>{esc(_size(d.size))}</td><td>{d.passages}</td>"
+        f"<td>{esc(_when(d.added))}</td></tr>"
+        for d in docs
+    )
+    n = len(docs)
+    return (f'<table class="jmqa-docs"><caption>{n} document{"s" * (n != 1)}</caption>'
+            "<thead><tr><th>Document</th><th>Type</th><th>Size</th><th>Passages</th><th>Added</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+def added_html(result: "Added") -> str:
+    """What an upload did: each file added, and each file left out with the reason."""
+    items = [f'<li class="jmqa-ok">Added <b>{esc(name)}</b></li>' for name in result.added]
+    items += [f'<li class="jmqa-bad">Not added <b>{esc(name)}</b>: {esc(reason)}</li>' for name, reason in result.skipped]
+    return f'<ul class="jmqa-doc-status">{"".join(items)}</ul>' if items else ""
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} kB" if n else "?"
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "?"
