@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .config import PROJECT_ROOT, Settings
+from .config import Settings
 from .errors import BadInputError, JmqaError
 
 log = logging.getLogger("jmqa")
@@ -218,6 +218,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .evaluate import _progress, evaluate
     from .questions import assistant_for, load_items, select_items, without_sample
 
+    if not args.gold.exists() and args.gold == Path("eval", "dev.jsonl"):
+        raise BadInputError("no eval/dev.jsonl in the current folder: pass your dev questions, "
+                            "`jmqa calibrate QUESTIONS.jsonl`, or run it in the source repository")
     items, skipped, passages = load_items(args.gold)
     for line in skipped:
         log.warning("skipped %s", line)
@@ -262,8 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def paths(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--corpus", type=Path, help="corpus folder (default: corpus/ or $JMQA_CORPUS_DIR)")
-        p.add_argument("--index", type=Path, help="index folder (default: index/ or $JMQA_INDEX_DIR)")
+        p.add_argument("--corpus", type=Path, help="corpus folder (default: $JMQA_CORPUS_DIR, else ./corpus "
+                       "if the current folder has one, else the example corpus shipped with jmqa)")
+        p.add_argument("--index", type=Path, help="index folder (default: $JMQA_INDEX_DIR, else ./index when the "
+                       "corpus is ./corpus, else one of that corpus's own in the cache, ~/.cache/jmqa/index/)")
 
     p = sub.add_parser("index", help="build or update the index of the corpus")
     paths(p)
@@ -275,9 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="refit when to abstain, on a gold question set")
     paths(p)
-    p.add_argument("gold", nargs="?", type=Path, default=PROJECT_ROOT / "eval" / "dev.jsonl",
-                   help="dev questions: .jsonl or .csv, or a SQuAD-style folder (default: eval/dev.jsonl); "
-                        "never the test set")
+    p.add_argument("gold", nargs="?", type=Path, default=Path("eval", "dev.jsonl"),
+                   help="dev questions: .jsonl or .csv, or a SQuAD-style folder (default: eval/dev.jsonl "
+                        "of the current folder, as in the source repository); never the test set")
     p.add_argument("--out", type=Path, help="where to write the calibration (default: the package's calibration.json)")
     p.add_argument("--passages", type=Path, help="answer from a passages .jsonl instead of the corpus")
     p.add_argument("--sample", type=int, help="fit on a fixed random sample of N questions")
