@@ -1,5 +1,6 @@
 """Managing the corpus: adding files (each bad one named with its reason, nothing lost), listing, removing."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,24 @@ def test_remove_deletes_the_document_and_nothing_outside_the_corpus(qa: Assistan
         with pytest.raises(BadInputError, match="not a document of the corpus"):
             remove_file(qa.settings.corpus_dir, name)
     assert outside.exists()
+
+
+@pytest.mark.slow
+def test_the_cli_adds_lists_and_removes_documents(tmp_path: Path, capsys):
+    from jmqa.cli import main
+
+    corpus = tmp_path / "corpus"
+    write(corpus, "base.txt", b"The old bridge of Gaoyang is made of granite.")
+    paths = ["--corpus", str(corpus), "--index", str(tmp_path / "index")]
+    page = write(tmp_path / "u", "port.html", HTML)
+    empty = write(tmp_path / "u", "empty.pdf", b"")
+    assert main(["add", *paths, str(page), str(empty)]) == 0
+    out = capsys.readouterr().out
+    assert "added port.html" in out and "not added empty.pdf: empty.pdf is empty" in out
+    assert main(["documents", *paths, "--json"]) == 0
+    listed = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert set(listed) == {"base.txt", "port.html"} and listed["port.html"]["kind"] == "HTML"
+    assert main(["add", *paths, str(empty)]) == 2  # nothing could be added: a bad-input exit
+    assert main(["remove", *paths, "port.html"]) == 0 and not (corpus / "port.html").exists()
+    assert main(["remove", *paths, "../base.txt"]) == 2
+    assert "not a document of the corpus" in capsys.readouterr().err

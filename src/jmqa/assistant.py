@@ -194,9 +194,10 @@ class Assistant:
         building it first when it is missing or no longer matches the corpus or settings.
         The LLM is loaded on the first generative answer (or by `warm_up()`)."""
         settings = settings or Settings()
-        updates = {k: Path(v) for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir)) if v is not None}
-        if updates:
-            settings = settings.model_copy(update=updates)
+        if corpus_dir is not None:  # without index_dir, its index goes where config.resolve_paths puts it
+            settings = settings.for_corpus(corpus_dir, index_dir)
+        elif index_dir is not None:
+            settings = settings.model_copy(update={"index_dir": Path(index_dir)})
         embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
         docs = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
         index, status = load_or_build(

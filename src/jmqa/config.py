@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     # torch: sentence-transformers' fp32 PyTorch path. onnx-int8: dynamically quantised (docs/benchmarks.md)
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
 
+    # the largest file read into the corpus (megabytes)
+    max_file_mb: int = Field(default=50, ge=1, le=2000)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * 1_000_000
+
     # chunking (characters; all-MiniLM-L6-v2 reads at most 256 word pieces, ~1000 characters)
     chunk_size: int = Field(default=700, ge=100, le=4000)
     chunk_overlap: int = Field(default=1, ge=0, le=5, description="sentences shared by neighbouring chunks")
