@@ -53,7 +53,7 @@ def own_app(assistant, tmp_path_factory):
     corpus = tmp_path_factory.mktemp("docs") / "corpus"
     shutil.copytree(ROOT / "corpus", corpus)
     qa = Assistant.load(corpus, tmp_path_factory.mktemp("docs-index"), embedder=assistant.embedder,
-                        settings=assistant.settings, llm=assistant.llm)  # one language model in memory, not two
+                        settings=assistant.settings)
     demo, url = launch(qa)
     yield qa, url
     demo.close()
