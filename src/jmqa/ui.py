@@ -236,7 +236,8 @@ sup.jmqa-cite { font-size: .72em; font-weight: 700; color: var(--color-accent); 
 table.jmqa-docs { width: 100%; border-collapse: collapse; font-size: .82rem; }
 table.jmqa-docs caption { text-align: left; color: var(--body-text-color-subdued); padding-bottom: .3rem; }
 table.jmqa-docs th, table.jmqa-docs td { text-align: left; padding: .3rem .35rem; vertical-align: top;
-  border-bottom: 1px solid var(--border-color-primary); }
+  border: none; border-bottom: 1px solid var(--border-color-primary); background: none; }
+#jmqa-remove { align-self: flex-end; width: auto; }
 table.jmqa-docs code { font-size: .75rem; color: var(--body-text-color-subdued); word-break: break-all; }
 .jmqa-doc-status { margin: .3rem 0; padding-left: 1.1rem; font-size: .85rem; }
 .jmqa-ok { color: #166534; }
@@ -384,12 +385,10 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
                     if manage_documents:
                         upload = gr.File(label="Add documents: PDF, Word (.docx), web pages (.html), .md, .txt",
                                          file_count="multiple", file_types=list(SUFFIXES), type="filepath",
-                                         elem_id="jmqa-upload", height=110)
-                        with gr.Row(equal_height=True):
-                            doc_choice = gr.Dropdown(document_names(), value=None, label="Remove a document",
-                                                     scale=3, elem_id="jmqa-doc-choice")
-                            remove = gr.Button("Remove", variant="stop", size="sm", scale=1, min_width=80,
-                                               elem_id="jmqa-remove")
+                                         elem_id="jmqa-upload")
+                        doc_choice = gr.Dropdown(document_names(), value=None, label="Remove a document",
+                                                 elem_id="jmqa-doc-choice")
+                        remove = gr.Button("Remove", variant="stop", size="sm", elem_id="jmqa-remove")
                 with gr.Accordion("Settings", open=False, elem_id="jmqa-settings"):
                     mode = gr.Radio([(label, value) for label, value in MODE_LABELS], value=default_mode,
                                     label="Answer mode")
