@@ -179,6 +179,17 @@ def test_the_app_offers_named_chat_and_ask_endpoints():
     assert {"chat", "ask"} <= names
 
 
+def test_documents_can_be_added_and_removed_only_where_the_app_allows_it():
+    from jmqa.ui import build_app
+
+    def ids(demo):
+        return {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+
+    assert {"jmqa-doc-table", "jmqa-upload", "jmqa-remove"} <= ids(build_app(ScriptedAssistant()))
+    shown = ids(build_app(ScriptedAssistant(), manage_documents=False))
+    assert "jmqa-doc-table" in shown and not {"jmqa-upload", "jmqa-remove"} & shown
+
+
 def test_the_real_pipeline_drains_with_a_fake_embedder(corpus_copy, tmp_path, fake_embedder):
     assistant = Assistant.load(corpus_copy, tmp_path / "index", embedder=fake_embedder)
     updates = drain(assistant, "What are Jiangmen's core industries?", mode="extractive")
