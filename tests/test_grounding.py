@@ -87,3 +87,13 @@ def test_a_calibration_file_round_trips_and_a_broken_one_says_what_to_do(tmp_pat
         load_calibration(path)
     with pytest.raises(BadInputError, match="does not exist"):
         load_calibration(tmp_path / "missing.json")
+
+
+def test_quantities_compare_by_value_across_languages():
+    from jmqa.grounding import number_values, values_supported
+    assert number_values("approximately 4 million") == {4e6}
+    assert number_values("大约有400万人") == {4e6}
+    assert number_values("一百多个国家") == {100.0}
+    assert number_values("二十三") == {23.0}
+    assert values_supported("江门籍侨胞约400万", SOURCES[1])
+    assert not values_supported("江门籍侨胞约40万", SOURCES[1])

@@ -159,3 +159,14 @@ def test_calibration_probability_rises_with_support_and_falls_with_refusal():
     cal = AnswerCalibration()
     assert cal.probability(np.log(0.01), 1.0, 0.5) > cal.probability(np.log(0.01), 0.0, 0.5)
     assert cal.probability(np.log(0.01), 1.0, 0.5) > cal.probability(np.log(0.9), 1.0, 0.5)
+
+
+def test_a_short_first_clause_is_a_lead_and_runs_on_into_its_claim():
+    assert parse_draft("Yes, it lies where the Rhône meets the Saône [2].").sentences == (
+        ("Yes,", ()), ("it lies where the Rhône meets the Saône.", (2,)))
+    assert parse_draft("是的，罗马人建立了它 [3]。").sentences == (("是的，", ()), ("罗马人建立了它。", (3,)))
+    # a number is a claim, never a lead; a long first clause is part of the claim
+    assert parse_draft("In 43 BC, the Romans founded it [3].").sentences == (("In 43 BC, the Romans founded it.", (3,)),)
+    out = _verify("Yes, it lies where the Rhône meets the Saône [2].")
+    assert cited_text(out)[0] == "Yes, it lies where the Rhône meets the Saône [1]."
+    assert [v.supported for v in _verify("Yes, the Greeks built it in 12 BC [3].")] == [False, False]

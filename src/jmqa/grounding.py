@@ -68,6 +68,47 @@ def numbers_supported(sentence: str, source: str, question: str = "") -> bool:
     return True
 
 
+# Scale words and numerals that are not digits, by value: an answer in another language may write the
+# source's "4 million" as "400万" or "over a hundred" as "一百多", so such answers are checked by value.
+_SCALES = {"hundred": 1e2, "hundreds": 1e2, "thousand": 1e3, "thousands": 1e3, "million": 1e6, "millions": 1e6,
+           "billion": 1e9, "billions": 1e9, "百": 1e2, "千": 1e3, "万": 1e4, "萬": 1e4, "亿": 1e8, "億": 1e8}
+_DIGITS = {ch: float(i) for i, ch in enumerate("零一二三四五六七八九")} | {"两": 2.0, "〇": 0.0, "十": 10.0}
+_VALUE = re.compile(r"(\d+(?:[.,]\d+)*|[零〇一二两三四五六七八九十]+)?\s*((?:hundreds?|thousands?|millions?|billions?|[百千万萬亿億])"
+                    r"(?:\s*(?:hundreds?|thousands?|millions?|billions?|[百千万萬亿億]))*)?", re.IGNORECASE)
+
+
+def number_values(text: str) -> set[float]:
+    """The quantities a text states, as values, whatever the language writes them in: "4 million",
+    "4,000,000" and "400万" are all 4e6; "a hundred" and "一百" are 100."""
+    values = set()
+    for m in _VALUE.finditer(text):
+        digits, scales = m.group(1), m.group(2)
+        if not digits and not scales:
+            continue
+        value = _numeral(digits) if digits else 1.0
+        for scale in re.findall(r"hundreds?|thousands?|millions?|billions?|[百千万萬亿億]", scales or "", re.IGNORECASE):
+            value *= _SCALES[scale.lower()]
+        values.add(round(value, 6))
+    return values
+
+
+def _numeral(token: str) -> float:
+    if token[0].isdigit():
+        return float(token.replace(",", ""))
+    if token in _DIGITS:
+        return _DIGITS[token]
+    if "十" in token:  # 十二 = 12, 二十 = 20, 二十三 = 23
+        tens, _, ones = token.partition("十")
+        return (_DIGITS.get(tens, 1.0) if tens else 1.0) * 10 + (_DIGITS.get(ones, 0.0) if ones else 0.0)
+    return float("".join(str(int(_DIGITS[ch])) for ch in token))  # 二〇二五 = 2025
+
+
+def values_supported(sentence: str, source: str) -> bool:
+    """Every quantity of the sentence is one the source states (compared by value, for answers written in
+    another language than the source's)."""
+    return number_values(sentence) <= number_values(source)
+
+
 def _quantities(tokens: list[str]) -> list[tuple[str, str]]:
     """(number phrase, the word after it) pairs: "4 million countries" -> ("4 million", "countries")."""
     out, i = [], 0

@@ -25,7 +25,7 @@ from .calibration import AnswerCalibration
 from .embedding import Embedder
 from .chunking import split_sentences
 from .evidence import Candidate, candidate_sentences
-from .grounding import MARKER, check_sentence, numbers_supported
+from .grounding import MARKER, check_sentence, values_supported
 from .llm import LLM, Message
 from .types import Answer, Citation, Document, Hit, Turn
 
@@ -98,9 +98,8 @@ def answer_messages(sources: Sequence[Candidate], question: str, history: Sequen
     several = len({c.doc_id for c in sources}) > 1  # then each document's first sentence carries its title
     numbered = "\n".join(f"[{i}] {_one_line(c.title + ': ' if several and _new_doc(sources, i) else '')}"
                          f"{_one_line(c.text)}" for i, c in enumerate(sources, start=1))
-    rule, example = (f"- If the sources do not answer the question, reply only: {REFUSAL}\n",
-                     f"Q: How many people live in Lyon? A: {REFUSAL}\n") if refusal else ("", "")
-    system = (template or prompt_template()).format(refusal_rule=rule, refusal_example=example, sources=numbered)
+    rule = f"- If the sources do not answer the question, reply only: {REFUSAL}\n" if refusal else ""
+    system = (template or prompt_template()).format(refusal_rule=rule, sources=numbered)
     if language is not None:  # after the sources: the shared prefix stays cached
         system += f"\nAnswer in {language}, whatever the language of the sources."
     messages: list[Message] = [{"role": "system", "content": system}]
@@ -129,9 +128,11 @@ class Draft:
     sentences: tuple[tuple[str, tuple[int, ...]], ...] = ()
 
 
-def parse_draft(text: str) -> Draft:
+def parse_draft(text: str, *, lead_units: int = 2) -> Draft:
     """The reply's sentences, each with the source numbers its [n] markers name (a marker just after a
-    full stop belongs to the sentence before it). A reply that starts with the refusal is a refusal."""
+    full stop belongs to the sentence before it). A reply that starts with the refusal is a refusal. A
+    first clause of at most `lead_units` words before a comma ("Yes, …", "No, …", "是的，…") is a lead of
+    its own: verification checks the claim after it, and the lead stands only if that claim does."""
     body = text.strip()
     if body.upper().startswith(REFUSAL) or not body:
         return Draft(True)
@@ -141,9 +142,18 @@ def parse_draft(text: str) -> Draft:
         raw = body[span.start:span.end]
         cited = tuple(int(n) for m in MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1)))
         sentence = " ".join(MARKER.sub("", raw).split())
+        lead = _LEAD.match(sentence) if not sentences else None
+        if (lead and _units(lead.group(1)) <= lead_units and _units(sentence[lead.end():]) > lead_units
+                and not any(ch.isdigit() for ch in lead.group(1))):  # a number is a claim, never a lead
+            sentences.append((lead.group(0).strip(), ()))  # "Yes, …" / "是的，…": the lead is not a claim of its own
+            sentence = sentence[lead.end():]
         if any(ch.isalnum() for ch in sentence):
             sentences.append((sentence, cited))
     return Draft(not sentences, tuple(sentences))
+
+
+_LEAD_ENDS = ",，:：;；"
+_LEAD = re.compile(rf"^([^{_LEAD_ENDS}]+)[{_LEAD_ENDS}]\s*")  # the answer's first clause, up to its first comma or colon
 
 
 def script_of(text: str) -> str:
@@ -208,10 +218,10 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
             out.append(Verified(sentence, tuple(best), bool(best), "checked" if best else "unsupported"))
         elif n in cross:
             best = int(np.argmax(cross[n]))
-            ok = bool(cross[n][best] >= min_cross) and numbers_supported(sentence, texts[best])
+            ok = bool(cross[n][best] >= min_cross) and values_supported(sentence, texts[best])
             out.append(Verified(sentence, (best,) if ok else (), ok, "meaning" if ok else "unsupported"))
         else:
-            ok = bool(valid) and numbers_supported(sentence, " ".join(texts[i] for i in valid))
+            ok = bool(valid) and values_supported(sentence, " ".join(texts[i] for i in valid))
             out.append(Verified(sentence, valid, ok, "cited" if ok else "unsupported"))
     # a lead stands only before a supported sentence
     for i, v in enumerate(out):
@@ -246,12 +256,15 @@ def cited_text(verified: Sequence[Verified]) -> tuple[str, list[int]]:
             if i not in used:
                 used.append(i)
         body = v.sentence
+        if v.how == "lead" and body[-1] in _LEAD_ENDS:  # "Yes," runs on into the claim after it
+            parts.append(body)
+            continue
         end = body[-1] if body[-1] in ".!?。！？" else ("。" if _is_wide(body[-1]) else ".")
         body = body[:-1] if body[-1] in ".!?。！？" else body
         markers = "".join(f" [{used.index(i) + 1}]" for i in v.sources)
         parts.append(f"{body}{markers}{end}")
-    joiner = "" if parts and all(_is_wide(p[0]) for p in parts) else " "
-    return joiner.join(parts), used
+    wide = bool(parts) and all(_is_wide(p[0]) for p in parts)
+    return ("" if wide else " ").join(parts), used
 
 
 # ---------------------------------------------------------------- the decision
