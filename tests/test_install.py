@@ -29,8 +29,6 @@ def _run(cmd: list, *, env: dict, cwd: Path, timeout: float = 900) -> str:
 def installed(tmp_path_factory) -> tuple[Path, dict]:
     """The venv's bin folder and an environment for it: no PYTHONPATH (nothing of the checkout's src
     is importable), HOME and XDG_CACHE_HOME in a temporary folder."""
-    pytest.importorskip("setuptools")
-    pytest.importorskip("wheel")
     tmp = tmp_path_factory.mktemp("install")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "JMQA_", "XDG_", "VIRTUAL_ENV", "PIP_"))}
     env.update(HOME=str(tmp / "home"), XDG_CACHE_HOME=str(tmp / "cache"), PIP_DISABLE_PIP_VERSION_CHECK="1")
