@@ -143,7 +143,7 @@ def parse_draft(text: str, *, lead_units: int = 2) -> Draft:
         cited = tuple(int(n) for m in MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1)))
         sentence = " ".join(MARKER.sub("", raw).split())
         lead = _LEAD.match(sentence) if not sentences else None
-        if (lead and _units(lead.group(1)) <= lead_units and _units(sentence[lead.end():]) > lead_units
+        if (lead and 1 <= _units(lead.group(1)) <= lead_units and _units(sentence[lead.end():]) > lead_units
                 and not any(ch.isdigit() for ch in lead.group(1))):  # a number is a claim, never a lead
             sentences.append((lead.group(0).strip(), ()))  # "Yes, …" / "是的，…": the lead is not a claim of its own
             sentence = sentence[lead.end():]
