@@ -34,6 +34,9 @@ class ScriptedAssistant:
         self.index = SimpleNamespace(documents={"d1": DOC}, chunks=[object()] * 3)
         self.embedder = SimpleNamespace(model_id="fake-embedder")
 
+    def documents(self):
+        return []
+
     def ask_stream(self, question, history=None, *, k=None, mode=None):
         self.calls.append((question, list(history or []), k, mode))
         if not question.strip():
@@ -174,6 +177,17 @@ def test_the_app_offers_named_chat_and_ask_endpoints():
     demo = build_app(ScriptedAssistant())
     names = {fn.api_name for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert {"chat", "ask"} <= names
+
+
+def test_documents_can_be_added_and_removed_only_where_the_app_allows_it():
+    from jmqa.ui import build_app
+
+    def ids(demo):
+        return {getattr(block, "elem_id", None) for block in demo.blocks.values()}
+
+    assert {"jmqa-doc-table", "jmqa-upload", "jmqa-remove"} <= ids(build_app(ScriptedAssistant()))
+    shown = ids(build_app(ScriptedAssistant(), manage_documents=False))
+    assert "jmqa-doc-table" in shown and not {"jmqa-upload", "jmqa-remove"} & shown
 
 
 def test_the_real_pipeline_drains_with_a_fake_embedder(corpus_copy, tmp_path, fake_embedder):

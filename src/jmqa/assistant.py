@@ -6,13 +6,15 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .answering import ExtractiveAnswerer, TermStatistics, Thresholds
 from .calibration import Calibration, load_calibration
+from .collection import Added, Entry, add_files, entries, remove_file
 from .config import Settings
 from .conversation import as_turns, resolve
 from .embedding import Embedder, MultilingualEmbedder, SentenceTransformerEmbedder
@@ -23,7 +25,7 @@ from .llm import LLM, load_llm
 from .multilingual import detect_language, language_name, translate_question
 from .reader import ReadingAnswerer
 from .retrieval import Retriever
-from .types import Answer, Hit, Turn
+from .types import Answer, Citation, Document, Hit, Turn
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,7 @@ class Assistant:
         self._llm_lock = threading.Lock()
         self._reading: ReadingAnswerer | None = None
         self._refresh_lock = threading.Lock()
+        self._documents_lock = threading.Lock()  # one change of the corpus at a time
         self._refresh_checked = time.monotonic()
 
     def refresh(self, *, min_interval: float = 1.0) -> bool:
@@ -119,14 +122,52 @@ class Assistant:
                 log.warning("the new index in %s was built with %s, not %s; keeping the current one",
                             index_dir, index.manifest.get("embedding_model"), self.embedder.model_id)
                 return False
-            old = self.extractive
-            retriever, extractive = self._reader(index, old.thresholds, old.calibration)
-            extractive.word_vectors = old.word_vectors  # same embedder: the cached word vectors still hold
-            self.index, self.retriever, self.extractive = index, retriever, extractive
-            log.info("loaded the new index %s: %d documents, %d chunks", index.path, len(index.documents), len(index.chunks))
+            self._use(index)
             return True
         finally:
             self._refresh_lock.release()
+
+    def _use(self, index: Index) -> None:
+        """Answer from `index` from now on; a question in flight keeps the objects it started with."""
+        old = self.extractive
+        retriever, extractive = self._reader(index, old.thresholds, old.calibration)
+        extractive.word_vectors = old.word_vectors  # same embedder: the cached word vectors still hold
+        self.index, self.retriever, self.extractive = index, retriever, extractive
+        log.info("using the index %s: %d documents, %d chunks", index.path, len(index.documents), len(index.chunks))
+
+    # ------------------------------------------------------------ documents
+
+    def documents(self) -> list[Entry]:
+        """The corpus's documents as indexed: name, title, type, size, when added, passages."""
+        passages = Counter(c.doc_id for c in self.index.chunks)
+        return entries(self.settings.corpus_dir, self.index.documents, passages)
+
+    def add_documents(self, files: Sequence[str | Path], names: Sequence[str] | None = None) -> Added:
+        """Add files (PDF, Word, HTML, Markdown, text) to the corpus and index them; the next question uses
+        them. Files that cannot be used are left out, each with the reason (`Added.skipped`)."""
+        with self._documents_lock:
+            known = {d.doc_id: d.path for d in self.index.documents.values()}
+            result = add_files(self.settings.corpus_dir, files, known=known, names=names,
+                               max_bytes=self.settings.max_file_bytes)
+            if result.added:
+                self.update_index()
+            return result
+
+    def remove_document(self, name: str) -> str:
+        """Delete a document (its name as `documents()` lists it) from the corpus and the index."""
+        with self._documents_lock:
+            removed = remove_file(self.settings.corpus_dir, name)
+            self.update_index()
+            return removed
+
+    def update_index(self) -> str:
+        """Bring the index up to date with the corpus folder (only changed documents are embedded) and use it."""
+        index, status = load_or_build(load_corpus(self.settings.corpus_dir, max_bytes=self.settings.max_file_bytes), self.settings.index_dir, self.embedder,
+                                      chunk_size=self.settings.chunk_size, chunk_overlap=self.settings.chunk_overlap,
+                                      current=self.index)
+        if index is not self.index:
+            self._use(index)
+        return status
 
     def _reader(self, index: Index, thresholds: Thresholds | None = None,
                 calibration: Calibration | None = None) -> tuple[Retriever, ExtractiveAnswerer]:
@@ -153,11 +194,12 @@ class Assistant:
         building it first when it is missing or no longer matches the corpus or settings.
         The LLM is loaded on the first generative answer (or by `warm_up()`)."""
         settings = settings or Settings()
-        updates = {k: Path(v) for k, v in (("corpus_dir", corpus_dir), ("index_dir", index_dir)) if v is not None}
-        if updates:
-            settings = settings.model_copy(update=updates)
+        if corpus_dir is not None:  # without index_dir, its index goes where config.resolve_paths puts it
+            settings = settings.for_corpus(corpus_dir, index_dir)
+        elif index_dir is not None:
+            settings = settings.model_copy(update={"index_dir": Path(index_dir)})
         embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
-        docs = load_corpus(settings.corpus_dir)
+        docs = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
         index, status = load_or_build(
             docs, settings.index_dir, embedder,
             chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
@@ -291,7 +333,17 @@ class Assistant:
         t2 = time.perf_counter()
         timings = {"retrieve_s": round(t1 - t0, 4), **final.timings, "answer_s": round(t2 - t1, 4),
                    "total_s": round(t2 - t0, 4)}
-        yield replace(final, timings=timings)
+        yield replace(final, citations=located(final.citations, self.index.documents), timings=timings)
+
+
+def located(citations: Iterable[Citation], documents: Mapping[str, Document]) -> tuple[Citation, ...]:
+    """Each citation with the page and section of its quote in the original file, where its document knows them."""
+    out = []
+    for c in citations:
+        doc = documents.get(c.doc_id)
+        place = doc.place_at(c.start) if doc is not None else None
+        out.append(replace(c, page=place.page, section=place.section) if place is not None else c)
+    return tuple(out)
 
 
 @dataclass(frozen=True)

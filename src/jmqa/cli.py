@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from .config import PROJECT_ROOT, Settings
+from .config import Settings
 from .errors import BadInputError, JmqaError
 
 log = logging.getLogger("jmqa")
@@ -54,11 +54,12 @@ def cmd_index(args: argparse.Namespace) -> int:
         if args.interval <= 0:
             raise BadInputError(f"--interval must be a positive number of seconds, not {args.interval:g}")
         if args.rebuild:
-            load_or_build(load_corpus(settings.corpus_dir), settings.index_dir, embedder, rebuild=True,
-                          chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
+            load_or_build(load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes), settings.index_dir,
+                          embedder, rebuild=True, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
         print(f"watching {settings.corpus_dir} every {args.interval:g} s; Ctrl-C stops", flush=True)
         try:
             for index, status in watch(settings.corpus_dir, settings.index_dir, embedder, interval=args.interval,
+                                       max_bytes=settings.max_file_bytes,
                                        polls=args.polls, chunk_size=settings.chunk_size,
                                        chunk_overlap=settings.chunk_overlap):
                 report(index, status)
@@ -67,7 +68,7 @@ def cmd_index(args: argparse.Namespace) -> int:
             print("stopped watching")
         return 0
     index, status = load_or_build(
-        load_corpus(settings.corpus_dir), settings.index_dir, embedder,
+        load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes), settings.index_dir, embedder,
         chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap,
         show_progress=settings.show_progress and sys.stderr.isatty(), rebuild=args.rebuild,
     )
@@ -82,7 +83,8 @@ def format_answer(answer) -> str:
         lines.append("")
         lines.append("Sources:")
         for i, c in enumerate(answer.citations, start=1):
-            lines.append(f"  [{i}] {c.title} (chars {c.start}-{c.end}): “{c.quote}”")
+            where = f", {c.place()}" if c.place() else ""
+            lines.append(f"  [{i}] {c.title}{where} (chars {c.start}-{c.end}): “{c.quote}”")
     lines.append(f"(confidence {answer.confidence:.2f})")
     return "\n".join(lines)
 
@@ -217,6 +219,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from .evaluate import _progress, evaluate
     from .questions import assistant_for, load_items, select_items, without_sample
 
+    if not args.gold.exists() and args.gold == Path("eval", "dev.jsonl"):
+        raise BadInputError("no eval/dev.jsonl in the current folder: pass your dev questions, "
+                            "`jmqa calibrate QUESTIONS.jsonl`, or run it in the source repository")
     items, skipped, passages = load_items(args.gold)
     for line in skipped:
         log.warning("skipped %s", line)
@@ -255,14 +260,54 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_documents(args: argparse.Namespace) -> int:
+    """List the corpus's documents: name, type, size, passages, when added, title."""
+    from .assistant import Assistant
+
+    docs = Assistant.load(settings=_settings(args)).documents()
+    if args.json:
+        print(json.dumps([vars(e) for e in docs], ensure_ascii=False, indent=2))
+        return 0
+    for e in docs:
+        added = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.added)) if e.added else "?"
+        print(f"{e.name}\t{e.kind}\t{e.size / 1e6:.2f} MB\t{e.passages} passages\t{added}\t{e.title}")
+    print(f"{len(docs)} document{'s' * (len(docs) != 1)}", file=sys.stderr)
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Copy files into the corpus and index them; each file that cannot be used is named with the reason."""
+    from .assistant import Assistant
+
+    assistant = Assistant.load(settings=_settings(args))
+    result = assistant.add_documents(args.files)
+    print(result.summary())
+    if result.added:
+        print(f"index {assistant.settings.index_dir}: {len(assistant.index.documents)} documents, "
+              f"{len(assistant.index.chunks)} chunks")
+    return EXIT_BAD_INPUT if result.skipped and not result.added else 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    """Delete a document from the corpus and the index."""
+    from .assistant import Assistant
+
+    assistant = Assistant.load(settings=_settings(args))
+    print(f"removed {assistant.remove_document(args.name)}; index {assistant.settings.index_dir}: "
+          f"{len(assistant.index.documents)} documents, {len(assistant.index.chunks)} chunks")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jmqa", description="Grounded question answering over a folder of documents.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what jmqa is doing")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def paths(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--corpus", type=Path, help="corpus folder (default: corpus/ or $JMQA_CORPUS_DIR)")
-        p.add_argument("--index", type=Path, help="index folder (default: index/ or $JMQA_INDEX_DIR)")
+        p.add_argument("--corpus", type=Path, help="corpus folder (default: $JMQA_CORPUS_DIR, else ./corpus "
+                       "if the current folder has one, else the example corpus shipped with jmqa)")
+        p.add_argument("--index", type=Path, help="index folder (default: $JMQA_INDEX_DIR, else ./index when the "
+                       "corpus is ./corpus, else one of that corpus's own in the cache, ~/.cache/jmqa/index/)")
 
     p = sub.add_parser("index", help="build or update the index of the corpus")
     paths(p)
@@ -274,9 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("calibrate", help="refit when to abstain, on a gold question set")
     paths(p)
-    p.add_argument("gold", nargs="?", type=Path, default=PROJECT_ROOT / "eval" / "dev.jsonl",
-                   help="dev questions: .jsonl or .csv, or a SQuAD-style folder (default: eval/dev.jsonl); "
-                        "never the test set")
+    p.add_argument("gold", nargs="?", type=Path, default=Path("eval", "dev.jsonl"),
+                   help="dev questions: .jsonl or .csv, or a SQuAD-style folder (default: eval/dev.jsonl "
+                        "of the current folder, as in the source repository); never the test set")
     p.add_argument("--out", type=Path, help="where to write the calibration (default: the package's calibration.json)")
     p.add_argument("--passages", type=Path, help="answer from a passages .jsonl instead of the corpus")
     p.add_argument("--sample", type=int, help="fit on a fixed random sample of N questions")
@@ -320,6 +365,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["auto", "extractive", "generative"], help="answer mode (default: auto)")
     p.add_argument("-k", type=int, help="number of passages to retrieve")
     p.set_defaults(func=cmd_chat)
+
+    p = sub.add_parser("documents", help="list the corpus's documents")
+    paths(p)
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=cmd_documents)
+
+    p = sub.add_parser("add", help="add files (PDF, DOCX, HTML, Markdown, text) to the corpus and index them")
+    paths(p)
+    p.add_argument("files", nargs="+", type=Path, help="the files to add")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("remove", help="delete a document from the corpus and the index")
+    paths(p)
+    p.add_argument("name", help="its name as `jmqa documents` lists it")
+    p.set_defaults(func=cmd_remove)
 
     p = sub.add_parser("serve", help="start the web chat (default http://127.0.0.1:7860)")
     paths(p)

@@ -110,16 +110,19 @@ class Report:
 
 
 def score_answer(item: QAItem, answer_text: str, abstained: bool, quotes: Sequence[str],
-                 cited_passages: Sequence[str]) -> dict[str, Any]:
+                 cited_passages: Sequence[str], places: Sequence[tuple[int | None, str | None]] = ()) -> dict[str, Any]:
     """Per-row metrics of an answer: EM and F1 against `answers`, `cites_support`, the row's `language`,
     `in_language` (a "zh" row's answer is in Chinese; None when abstained or not a "zh" row),
     `forbidden_hit` (a forbidden string is in the answer text, abstention text included) and `correct`
     (metrics.is_correct on metrics.form_passes: for an answerable question, answered with the asked form
     (all list items / the right yes or no / enough points / a gold answer or a citation holding the gold
     support sentence), in its language and without a forbidden string; for an unanswerable one, abstained
-    without a forbidden string)."""
+    without a forbidden string). When the row gives the support's `page` or `section`, a quote counts only
+    if its citation's place (`places`, one (page, section) per quote) is that page or section."""
     prediction = "" if abstained else strip_markers(answer_text)
-    quote_matches = any(quote_matches_support(q, item.support) for q in quotes)
+    places = list(places) or [(None, None)] * len(quotes)
+    quote_matches = any(quote_matches_support(q, item.support) and in_place(item, page, section)
+                        for q, (page, section) in zip(quotes, places))
     cites_support = None
     if item.answerable and not abstained and (item.support or item.support_ids):
         cites_support = quote_matches or any(p in item.support_ids for p in cited_passages)
@@ -134,6 +137,12 @@ def score_answer(item: QAItem, answer_text: str, abstained: bool, quotes: Sequen
     return {"em": exact_match(prediction, item.answers), "f1": token_f1(prediction, item.answers),
             "correct": correct, "cites_support": cites_support, "form_ok": form_ok and not abstained,
             "language": language, "in_language": in_language, "forbidden_hit": forbidden_hit}
+
+
+def in_place(item: QAItem, page: int | None, section: str | None) -> bool:
+    """A citation at (page, section) is where the row says its support is (True when the row says nothing)."""
+    return ((item.page is None or page == item.page)
+            and (not item.section or (section or "").strip().casefold() == item.section.casefold()))
 
 
 def summarize(records: Sequence[EvalRecord], *, config: Mapping[str, Any] | None = None,
@@ -243,7 +252,8 @@ def record_for(item: QAItem, answer: Answer, passage_of: Mapping[str, str], *, m
                ttft_s: float | None = None) -> EvalRecord:
     """Score one answer of the assistant."""
     passages = [passage_of.get(c.doc_id, c.doc_id) for c in answer.citations]
-    metrics = score_answer(item, answer.text, answer.abstained, [c.quote for c in answer.citations], passages)
+    metrics = score_answer(item, answer.text, answer.abstained, [c.quote for c in answer.citations], passages,
+                           [(c.page, c.section) for c in answer.citations])
     metrics["depth"] = len(answer.hits)
     if getattr(answer, "signals", None):  # what the confidence was computed from (calibration fits on it)
         metrics["signals"] = dict(answer.signals)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .chunking import chunk, embedding_text
 from .embedding import Embedder
-from .errors import IndexCorruptedError, IndexNotFoundError
+from .errors import CorpusError, IndexCorruptedError, IndexNotFoundError
 from .evidence import chunk_terms
 from .lexical import LexicalIndex
 from .types import Chunk, Document
@@ -554,21 +554,30 @@ def watch(
     chunk_overlap: int,
     interval: float = 2.0,
     polls: int | None = None,
+    max_bytes: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[tuple[Index, str]]:
     """Poll `corpus_dir` every `interval` seconds (`polls` times, or until interrupted) and update the
-    index when the corpus changes; yields (index, status) for the first poll and for each update."""
-    from .ingest import load_corpus
+    index when the corpus changes; yields (index, status) for the first poll and for each update.
+    A file left out is warned about once, not at every poll."""
+    from .ingest import scan_corpus
 
     index: Index | None = None
+    warned: set[str] = set()
     done = 0
     while polls is None or done < polls:
         if done:
             sleep(interval)
         done += 1
-        docs = load_corpus(corpus_dir)
-        if index is not None and not diff_corpus(index.manifest.get("documents", {}), docs).changed:
+        scan = scan_corpus(corpus_dir, max_bytes=max_bytes)
+        for skipped in scan.skipped:
+            if skipped.reason not in warned:
+                log.warning("not indexed: %s", skipped.reason)
+        warned = {s.reason for s in scan.skipped}
+        if not scan.docs:
+            raise CorpusError(f"corpus folder {corpus_dir} holds no readable document; add files with text to it")
+        if index is not None and not diff_corpus(index.manifest.get("documents", {}), scan.docs).changed:
             continue
-        index, status = load_or_build(docs, index_dir, embedder, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                                      current=index)
+        index, status = load_or_build(scan.docs, index_dir, embedder, chunk_size=chunk_size,
+                                      chunk_overlap=chunk_overlap, current=index)
         yield index, status

@@ -49,6 +49,8 @@ class QAItem:
     forbidden: tuple[str, ...] = ()
     conversation: str = ""
     turn: int = 0
+    page: int | None = None  # where the support is in its original file: a cited quote must be there too
+    section: str = ""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> QAItem:
@@ -83,7 +85,16 @@ class QAItem:
                    history=tuple(history), support=_strings(row.get("support"), "support"),
                    support_ids=support_ids, category=str(row.get("category") or ""), items=items, yesno=yesno,
                    points=points, min_points=_min_points(row.get("min_points"), points), language=language,
-                   forbidden=_strings(row.get("forbidden"), "forbidden"))
+                   forbidden=_strings(row.get("forbidden"), "forbidden"), page=_page(row.get("page")),
+                   section=str(row.get("section") or "").strip())
+
+
+def _page(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise BadInputError(f"page must be a page number from 1, not {value!r}")
+    return value
 
 
 LANGUAGES = ("en", "zh")

@@ -3,6 +3,7 @@ model output never run as HTML)."""
 
 import html
 import re
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from .types import Answer, Citation, Document
 
 if TYPE_CHECKING:
     from .assistant import Assistant
+    from .collection import Added, Entry
 
 _MARKER = re.compile(r"\[(\d+)\]")
 _INERT = str.maketrans({ch: f"&#{ord(ch)};" for ch in "&<>\"'\\`*_{}[]()#+-!|~$="})
@@ -32,7 +34,8 @@ def marked_text(text: str, citations: Sequence[Citation]) -> str:
         pieces.append(esc(text[pos : m.start()].rstrip(" ")))
         if 1 <= n <= len(citations):
             c = citations[n - 1]
-            tip = html.escape(f"{c.title}: {c.quote}", quote=True)
+            where = f"{c.title}, {c.place()}" if c.place() else c.title
+            tip = html.escape(f"{where}: {c.quote}", quote=True)
             pieces.append(f'<sup class="jmqa-cite" title="{tip}">&#91;{n}&#93;</sup>')
         else:
             pieces.append(esc(m.group(0)))
@@ -102,12 +105,14 @@ def source_cards(answer: Answer, documents: dict[str, Document], context: int = 
         doc = documents.get(doc_id)
         numbers = "".join(f'<span class="jmqa-num">{n}</span>' for n, _ in numbered)
         title = esc(numbered[0][1].title or (doc.title if doc else doc_id))
+        places = list(dict.fromkeys(c.place() for _, c in numbered if c.place()))
+        where = f'<span class="jmqa-place">{esc(" · ".join(places))}</span>' if places else ""
         if doc is None:  # the index changed under the answer: show the quotes alone
             body = " ".join(f'<mark class="jmqa-quote">{esc(c.quote)}</mark>' for _, c in numbered)
         else:
             body = highlighted_paragraph(doc.text, span, [(n, c.start, c.end) for n, c in numbered], context)
         cards.append(f'<div class="jmqa-source"><div class="jmqa-source-head">{numbers}'
-                     f'<span class="jmqa-title">{title}</span></div><p class="jmqa-para">{body}</p></div>')
+                     f'<span class="jmqa-title">{title}</span>{where}</div><p class="jmqa-para">{body}</p></div>')
     return "".join(cards)
 
 
@@ -188,3 +193,34 @@ def header_html(assistant: "Assistant") -> str:
     return ("<h1>jmqa — ask your documents</h1>"
             "<p>Grounded answers, offline: every answer cites the sentences it quotes.</p>"
             f'<div id="jmqa-status">{status_line(assistant)}</div>')
+
+
+def documents_html(docs: Sequence["Entry"]) -> str:
+    """The Documents panel's table: title (and file name), type, size, passages, when added."""
+    if not docs:
+        return '<p class="jmqa-empty">The corpus is empty: add a file below.</p>'
+    rows = "".join(
+        f'<tr><td><span class="jmqa-doc-title">{esc(d.title)}</span><br><code>{esc(d.name)}</code></td>'
+        f"<td>{esc(d.kind)}</td><td>{esc(_size(d.size))}</td><td>{d.passages}</td>"
+        f"<td>{esc(_when(d.added))}</td></tr>"
+        for d in docs
+    )
+    n = len(docs)
+    return (f'<table class="jmqa-docs"><caption>{n} document{"s" * (n != 1)}</caption>'
+            "<thead><tr><th>Document</th><th>Type</th><th>Size</th><th>Passages</th><th>Added</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+def added_html(result: "Added") -> str:
+    """What an upload did: each file added, and each file left out with the reason."""
+    items = [f'<li class="jmqa-ok">Added <b>{esc(name)}</b></li>' for name in result.added]
+    items += [f'<li class="jmqa-bad">Not added <b>{esc(name)}</b>: {esc(reason)}</li>' for name, reason in result.skipped]
+    return f'<ul class="jmqa-doc-status">{"".join(items)}</ul>' if items else ""
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{max(1, round(n / 1e3))} kB" if n else "?"
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else "?"

@@ -7,21 +7,47 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Place:
+    """Where the extracted text from offset `start` on sits in the original file: its PDF `page`
+    (1-based) and the `section` heading it falls under (Word, HTML, Markdown). None: not known."""
+
+    start: int
+    page: int | None = None
+    section: str | None = None
+
+
+@dataclass(frozen=True)
 class Document:
-    """One source file, read and cleaned. `doc_id` is a hash of `text`, so it is stable."""
+    """One source file, read and cleaned. `doc_id` is a hash of `text`, so it is stable.
+
+    `places` map offsets of `text` to pages and sections, in order of `start` (empty for plain text)."""
 
     doc_id: str
     title: str
     text: str
     path: str = ""
+    places: tuple[Place, ...] = ()
+
+    def place_at(self, offset: int) -> Place | None:
+        """The page and section of the character at `offset`: the last place starting at or before it."""
+        found = None
+        for place in self.places:
+            if place.start > offset:
+                break
+            found = place
+        return found
 
     def to_dict(self) -> dict[str, Any]:
         # id and path first: an index update recognises a stored row of an unchanged document by its start
-        return {"doc_id": self.doc_id, "path": self.path, "title": self.title, "text": self.text}
+        row: dict[str, Any] = {"doc_id": self.doc_id, "path": self.path, "title": self.title, "text": self.text}
+        if self.places:
+            row["places"] = [asdict(p) for p in self.places]
+        return row
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Document:
-        return cls(**d)
+        places = tuple(Place(**p) for p in d.get("places", ()))
+        return cls(d["doc_id"], d["title"], d["text"], d.get("path", ""), places)
 
 
 @dataclass(frozen=True)
@@ -82,6 +108,12 @@ class Citation:
     end: int
     quote: str
     score: float = 0.0
+    page: int | None = None  # where the quote is in the original file (Document.place_at)
+    section: str | None = None
+
+    def place(self) -> str:
+        """Where a person finds the quote in the original file: "page 2", "Heading", "page 2, Heading" or ""."""
+        return ", ".join(p for p in (f"page {self.page}" if self.page else "", self.section or "") if p)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -9,12 +9,16 @@ import ipaddress
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .conversation import as_turns
 from .errors import BadInputError, JmqaError, ModelUnavailableError
+from .ingest import SUFFIXES
 from .render import (
+    added_html,
     answer_html,
+    documents_html,
     draft_html,
     esc,
     header_html,
@@ -229,6 +233,17 @@ sup.jmqa-cite { font-size: .72em; font-weight: 700; color: var(--color-accent); 
   margin-bottom: .6rem; background: var(--background-fill-secondary); }
 .jmqa-source-head { display: flex; align-items: center; gap: .35rem; margin-bottom: .35rem; font-weight: 600; }
 .jmqa-title { font-size: .9rem; }
+table.jmqa-docs { width: 100%; border-collapse: collapse; font-size: .82rem; }
+table.jmqa-docs caption { text-align: left; color: var(--body-text-color-subdued); padding-bottom: .3rem; }
+table.jmqa-docs th, table.jmqa-docs td { text-align: left; padding: .3rem .35rem; vertical-align: top;
+  border: none; border-bottom: 1px solid var(--border-color-primary); background: none; }
+#jmqa-remove { align-self: flex-end; width: auto; }
+table.jmqa-docs code { font-size: .75rem; color: var(--body-text-color-subdued); word-break: break-all; }
+.jmqa-doc-status { margin: .3rem 0; padding-left: 1.1rem; font-size: .85rem; }
+.jmqa-ok { color: #166534; }
+.jmqa-bad { color: #b91c1c; }
+.jmqa-place { font-size: .8rem; font-weight: 400; color: var(--body-text-color-subdued); }
+.jmqa-place::before { content: "· "; }
 .jmqa-para { margin: 0; font-size: .88rem; line-height: 1.55; color: var(--body-text-color-subdued); }
 mark.jmqa-quote { background: #fde68a; color: #1f2937; padding: .05em .15em; border-radius: 3px;
   box-decoration-break: clone; -webkit-box-decoration-break: clone; }
@@ -260,10 +275,12 @@ _PLACEHOLDER = (
 )
 
 
-def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, concurrency: int = 2) -> "gr.Blocks":
+def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, concurrency: int = 2,
+              manage_documents: bool = True) -> "gr.Blocks":
     """The chat UI over `stream_chat`, plus a named API endpoint `/ask` returning answer JSON.
 
     Each browser session keeps its own conversation in `gr.State`; nothing is shared between sessions.
+    With `manage_documents` the Documents panel can add and remove files (the corpus is shared by all).
     """
     import gradio as gr
 
@@ -302,6 +319,32 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
     def clear():
         return "", [], sources_html(None, {}), _new_session()
 
+    def document_names() -> list[str]:
+        return [d.name for d in assistant.documents()]
+
+    def add_documents(files: list[str] | None, progress=gr.Progress()):
+        if not files:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        names = [Path(f).name for f in files]
+        progress(0.1, desc=f"Reading and indexing {len(files)} file{'s' * (len(files) != 1)}…")
+        try:
+            result = assistant.add_documents(files, names)
+        except JmqaError as exc:
+            return None, gr.skip(), f'<p class="jmqa-bad">{esc(str(exc))}</p>', gr.skip(), gr.skip()
+        progress(1.0, desc="Indexed")
+        return (None, documents_html(assistant.documents()), added_html(result),
+                gr.update(choices=document_names(), value=None), header_html(assistant))
+
+    def remove_document(name: str | None):
+        if not name:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            removed = assistant.remove_document(name)
+        except JmqaError as exc:
+            return gr.skip(), f'<p class="jmqa-bad">{esc(str(exc))}</p>', gr.skip(), gr.skip()
+        return (documents_html(assistant.documents()), f'<p class="jmqa-ok">Removed <b>{esc(removed)}</b></p>',
+                gr.update(choices=document_names(), value=None), header_html(assistant))
+
     def ask(question: str, history: list | None = None, mode: str = default_mode, k: int = default_k) -> dict:
         """Answer one question about the documents. history: earlier [question, answer] pairs.
         mode: auto | extractive | generative. k: passages to retrieve. Returns the answer as JSON:
@@ -336,6 +379,16 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
                                              elem_id="jmqa-clear")
             with gr.Column(scale=2, min_width=300):
                 sources = gr.HTML(sources_html(None, {}), elem_id="jmqa-sources", label="Sources")
+                with gr.Accordion("Documents", open=False, elem_id="jmqa-documents"):
+                    doc_table = gr.HTML(documents_html(assistant.documents()), elem_id="jmqa-doc-table")
+                    doc_status = gr.HTML("", elem_id="jmqa-doc-status")
+                    if manage_documents:
+                        upload = gr.File(label="Add documents: PDF, Word (.docx), web pages (.html), .md, .txt",
+                                         file_count="multiple", file_types=list(SUFFIXES), type="filepath",
+                                         elem_id="jmqa-upload")
+                        doc_choice = gr.Dropdown(document_names(), value=None, label="Remove a document",
+                                                 elem_id="jmqa-doc-choice")
+                        remove = gr.Button("Remove", variant="stop", size="sm", elem_id="jmqa-remove")
                 with gr.Accordion("Settings", open=False, elem_id="jmqa-settings"):
                     mode = gr.Radio([(label, value) for label, value in MODE_LABELS], value=default_mode,
                                     label="Answer mode")
@@ -353,8 +406,16 @@ def build_app(assistant: "Assistant", *, examples: Sequence[str] = EXAMPLES, con
         clear_button.click(clear, None, [message, chatbot, sources, session], api_visibility="private", queue=False)
         chatbot.clear(clear, None, [message, chatbot, sources, session], api_visibility="private", queue=False)
         gr.api(ask, api_name="ask", concurrency_limit=concurrency, concurrency_id="answer")
+        if manage_documents:
+            changes = {"api_visibility": "private", "concurrency_limit": 1, "concurrency_id": "documents"}
+            upload.upload(add_documents, [upload], [upload, doc_table, doc_status, doc_choice, header], **changes)
+            remove.click(remove_document, [doc_choice], [doc_table, doc_status, doc_choice, header],
+                         js="(name) => (name && confirm(`Remove ${name} from the corpus?`)) ? name : null",
+                         **changes)
         # the language model may have loaded (or failed to) since start-up: each page shows the current state
-        demo.load(lambda: header_html(assistant), None, header, api_visibility="private", queue=False)
+        # ... and the corpus as it is now (another visitor or `jmqa add` may have changed it)
+        demo.load(lambda: (header_html(assistant), documents_html(assistant.documents())), None,
+                  [header, doc_table], api_visibility="private", queue=False)
     return demo
 
 
@@ -426,7 +487,8 @@ def serve(assistant: "Assistant", *, host: str = DEFAULT_HOST, port: int = DEFAU
     """Launch the web chat; blocks until interrupted unless `block=False` (then the app is returned running).
     At most `queue_size` requests wait for the answerer; beyond that a request is told the app is busy."""
     credentials = check_serve_options(host, port, auth, share)
-    demo = build_app(assistant)
+    # the corpus is shared by every visitor: only its owner (this machine, or behind a login) may change it
+    demo = build_app(assistant, manage_documents=_is_loopback(host) or credentials is not None)
     demo.queue(max_size=queue_size)
 
     demo.launch(server_name=host, server_port=port, auth=credentials, share=share, prevent_thread_lock=not block,
