@@ -95,6 +95,26 @@ def test_a_bad_question_is_an_error_message_not_a_traceback(client):
         client.predict("   ", [], "extractive", 5, api_name="/ask")
 
 
+def test_an_openai_client_gets_a_written_answer_in_chinese_and_a_followup_in_its_context(app_url):
+    """The real model through the OpenAI API: a Chinese question streamed back in Chinese with its English
+    sources, then a follow-up that leans on it."""
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{app_url}v1", api_key="any", max_retries=0, timeout=300)
+    question = "江门的核心产业有哪些？"
+    chunks = list(client.chat.completions.create(model="jmqa", stream=True,
+                                                 messages=[{"role": "user", "content": question}]))
+    content = "".join(c.choices[0].delta.content or "" for c in chunks)
+    extra = chunks[-1].model_extra["jmqa"]
+    assert not extra["abstained"] and extra["mode"] == "generative"
+    assert sum("\u4e00" <= ch <= "\u9fff" for ch in content.split("\n\n---\n")[0]) > 5
+    assert any("core industries" in c["quote"] for c in extra["citations"])
+    follow = client.chat.completions.create(model="jmqa", messages=[
+        {"role": "user", "content": HUB}, {"role": "assistant", "content": "A railway hub [1]."},
+        {"role": "user", "content": MORE}])
+    assert any("hub" in c["quote"] for c in follow.model_extra["jmqa"]["citations"])
+
+
 def test_two_sessions_keep_their_own_conversations(app_url):
     from gradio_client import Client
 

@@ -8,7 +8,6 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from .config import Settings
@@ -151,7 +150,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     """A terminal chat: one question per line, answered in the context of the earlier ones."""
     from .assistant import Assistant
     from .types import Answer
-    from .ui import Failure, Fallback, answer_events
+    from .replies import Failure, Fallback, answer_events
 
     assistant = Assistant.load(settings=_settings(args))
     interactive = sys.stdin.isatty()

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .conversation import as_turns
-from .errors import BadInputError, JmqaError, ModelUnavailableError
+from .errors import BadInputError, JmqaError
+from . import openai_api
 from .ingest import SUFFIXES
 from .render import (
     added_html,
@@ -28,6 +29,7 @@ from .render import (
     sources_placeholder,
     status_html,
 )
+from .replies import Failure, Fallback, answer_events, fallback_note
 from .types import Answer
 
 if TYPE_CHECKING:
@@ -58,50 +60,6 @@ EXAMPLES = (
 
 
 # --------------------------------------------------------------------------- the answer stream
-
-
-@dataclass(frozen=True)
-class Fallback:
-    """The requested answer mode was unavailable; the answer that follows comes from `mode`."""
-
-    reason: str
-    mode: str = "extractive"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """The question could not be answered; `message` says why and what to do (never a traceback)."""
-
-    message: str
-    bad_input: bool = False
-
-
-def answer_events(assistant: "Assistant", question: str, history: Iterable[Any] | None, *, mode: str | None = None,
-                  k: int | None = None) -> Iterator[str | Fallback | Failure | Answer]:
-    """Draft text pieces, then exactly one `Answer` or `Failure` (last). A mode whose model cannot be
-    loaded is reported as a `Fallback` and the question is answered extractively instead."""
-    try:
-        yield from _ask_stream(assistant, question, history, mode=mode, k=k)
-    except ModelUnavailableError as exc:
-        if mode == "extractive":
-            yield Failure(str(exc))
-            return
-        log.warning("answer mode %s unavailable (%s); answering extractively", mode, exc)
-        yield Fallback(str(exc))
-        try:
-            yield from _ask_stream(assistant, question, history, mode="extractive", k=k)
-        except JmqaError as exc2:
-            yield Failure(str(exc2), isinstance(exc2, BadInputError))
-    except JmqaError as exc:
-        yield Failure(str(exc), isinstance(exc, BadInputError))
-
-
-def _ask_stream(assistant: "Assistant", question: str, history: Iterable[Any] | None, *, mode: str | None,
-                k: int | None) -> Iterator[str | Answer]:
-    for item in assistant.ask_stream(question, history, k=k, mode=mode):
-        yield item
-        if isinstance(item, Answer):
-            return
 
 
 # --------------------------------------------------------------------------- the chat generator
@@ -156,11 +114,6 @@ def stream_chat(assistant: "Assistant", message: str, history: Iterable[Any] | N
 def failure_html(failure: Failure) -> str:
     title = "That question can't be asked as it is" if failure.bad_input else "Something stopped the answer"
     return (f'<div class="jmqa-error"><strong>{esc(title)}.</strong> {esc(failure.message)}</div>')
-
-
-def fallback_note(fallback: Fallback) -> str:
-    return (f"The local language model isn't available ({fallback.reason}). "
-            f"This answer quotes the documents directly ({fallback.mode} mode).")
 
 
 # --------------------------------------------------------------------------- the JSON API
@@ -490,8 +443,10 @@ def serve(assistant: "Assistant", *, host: str = DEFAULT_HOST, port: int = DEFAU
     # the corpus is shared by every visitor: only its owner (this machine, or behind a login) may change it
     demo = build_app(assistant, manage_documents=_is_loopback(host) or credentials is not None)
     demo.queue(max_size=queue_size)
-
+    # the OpenAI chat API beside the chat, its routes first so that they are matched before the app's own
+    api = openai_api.routes(assistant, credentials)
     demo.launch(server_name=host, server_port=port, auth=credentials, share=share, prevent_thread_lock=not block,
+                app_kwargs={"routes": list(api)},
                 quiet=False,
                 show_error=False, css=CSS, theme=theme(), footer_links=["api"],
                 auth_message="jmqa: log in with the user and password you were given.")
