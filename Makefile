@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test index bench clean chromium
+.PHONY: setup run test index bench clean chromium nginx
 
 setup: $(STAMP)
 
@@ -27,13 +27,18 @@ index: setup
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
-test: setup chromium
+test: setup chromium nginx
 	$(BIN)/python -m pytest -q
 
 # The browser tests drive Debian's Chromium through playwright (never `playwright install`).
 chromium:
 	@test -x /usr/bin/chromium || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update && $$SUDO apt-get install -y chromium chromium-driver; }
+
+# tests/test_replicas.py puts two replicas behind Debian's nginx (deploy/nginx.conf)
+nginx:
+	@test -x /usr/sbin/nginx || command -v nginx >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y nginx; }
 
 clean:
 	rm -rf $(VENV) index/snapshot-* index/CURRENT

@@ -1,0 +1,72 @@
+"""Two jmqa replicas behind nginx over one llama.cpp model server (deploy/cluster.py, deploy/nginx.conf):
+20 users at once, each a two-turn conversation through the OpenAI API, all answered, each follow-up read
+in its own conversation, both replicas used."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+# (first question, follow-up, a phrase the follow-up's sources must hold): conversations on different topics
+CONVERSATIONS = [
+    ("What is Jiangmen known as?", "How many people does that refer to?", "Overseas Chinese"),
+    ("What kind of hub does Jiangmen want to become?", "Tell me more about that.", "hub"),
+    ("What does Jiangmen plan for health services?", "And for elderly care?", "elderly care"),
+    ("What are Jiangmen's core industries?", "Which ones form its equipment manufacturing?", "equipment manufacturing"),
+]
+USERS = 20
+
+
+def _cluster_module():
+    spec = importlib.util.spec_from_file_location("jmqa_cluster", ROOT / "deploy" / "cluster.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_nginx_config_lists_every_replica_in_both_upstreams():
+    module = _cluster_module()
+    conf = module.nginx_config(module.NGINX_CONF.read_text(), 9000, [7001, 7002, 7003])
+    assert "listen 127.0.0.1:9000;" in conf
+    assert conf.count("server 127.0.0.1:7001") == 2 and conf.count("server 127.0.0.1:7003 max_fails=1") == 1
+    assert "7861" not in conf and "7862" not in conf
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        pytest.fail("nginx is not installed; `make test` installs Debian's package (make nginx)")
+    with _cluster_module().cluster(tmp_path_factory.mktemp("cluster"), replicas=2, corpus=ROOT / "corpus") as c:
+        yield c
+
+
+def test_twenty_users_through_the_balancer_each_keep_their_own_conversation(running):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{running.url}v1", api_key="any", max_retries=0, timeout=900)
+
+    def converse(user: int) -> tuple[str, str, set[str]]:
+        first_q, follow_q, phrase = CONVERSATIONS[user % len(CONVERSATIONS)]
+        first = client.chat.completions.with_raw_response.create(
+            model="jmqa", messages=[{"role": "user", "content": first_q}])
+        answer = first.parse().choices[0].message.content
+        follow = client.chat.completions.with_raw_response.create(model="jmqa", messages=[
+            {"role": "user", "content": first_q}, {"role": "assistant", "content": answer},
+            {"role": "user", "content": follow_q}])
+        quotes = " ".join(c["quote"] for c in follow.parse().model_extra["jmqa"]["citations"])
+        return phrase, quotes, {first.headers.get("x-jmqa-replica", ""), follow.headers.get("x-jmqa-replica", "")}
+
+    with ThreadPoolExecutor(USERS) as pool:
+        results = list(pool.map(converse, range(USERS)))  # any error is raised here
+    misread = [(phrase, quotes) for phrase, quotes, _ in results if phrase.lower() not in quotes.lower()]
+    assert not misread, f"follow-ups read outside their own conversation: {misread}"
+    served_by = set().union(*(replicas for _, _, replicas in results))
+    assert len(served_by - {""}) == 2, served_by  # the balancer used both replicas
