@@ -149,6 +149,12 @@ def test_a_worker_dying_mid_run_loses_and_repeats_nothing(ray_local, index_dir, 
     assert rows(report) == rows(fresh) and metrics(report) == metrics(fresh)
 
 
+def test_more_workers_than_cpus_are_capped_instead_of_waiting_forever(ray_local, index_dir, tmp_path):
+    report = evaluate(gold_slice(3), None, assistant=Built(index_dir), mode="extractive", ray_address="local",
+                      workers=5)
+    assert report.counts["questions"] == 3
+
+
 def test_a_question_that_kills_every_worker_fails_the_run_after_three_tries(ray_local, index_dir, tmp_path):
     items = gold_slice(3)
     factory = Built(index_dir, die_on=items[1].question, always=True)

@@ -112,7 +112,7 @@ def import_ray() -> Any:
 def run_on_ray(groups: Sequence[Group], factory: Callable[[], Any], keep: Callable[[EvalRecord], None], *,
                mode: str, k: int, depth: int, address: str = "local", workers: int | None = None,
                max_attempts: int = MAX_ATTEMPTS) -> None:
-    """Answer `groups` on `workers` actors (default: the CPUs Ray reports), calling `keep` on each record
+    """Answer `groups` on `workers` actors (default and most: the CPUs Ray reports), calling `keep` on each record
     of a group as it comes back (on the driver, so one process writes results.jsonl). `address`: "local"
     starts a Ray of its own unless this process is already connected; anything else is ray.init's address
     ("auto", "ray://head:10001", ...). A Ray started here is shut down at the end."""
@@ -125,7 +125,10 @@ def run_on_ray(groups: Sequence[Group], factory: Callable[[], Any], keep: Callab
             ray.init(address=address)
         started = True
     try:
-        n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+        n = min(workers or cpus, cpus)
+        if workers and workers > cpus:  # an actor takes a CPU: one more would wait for a CPU, its groups with it
+            log.warning("%d Ray workers asked for, but the cluster has %d CPUs: using %d", workers, cpus, cpus)
         _drive(ray, groups, factory, keep, mode=mode, k=k, depth=depth, workers=n, max_attempts=max_attempts)
     finally:
         if started:
