@@ -119,10 +119,13 @@ def run_on_ray(groups: Sequence[Group], factory: Callable[[], Any], keep: Callab
     ray = import_ray()
     started = False
     if not ray.is_initialized():
-        if address == "local":
-            ray.init(include_dashboard=False)
-        else:
-            ray.init(address=address)
+        try:
+            if address == "local":
+                ray.init(include_dashboard=False)
+            else:
+                ray.init(address=address)
+        except (ConnectionError, ValueError, RuntimeError) as exc:  # what ray.init raises for a bad address
+            raise DistributedError(f"cannot start or join Ray at {address!r}: {exc}") from exc
         started = True
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -142,7 +145,8 @@ def _drive(ray: Any, groups: Sequence[Group], factory: Callable[[], Any], keep: 
     was given, so only its oldest group was being answered: that one alone is charged a try."""
     from ray.exceptions import RayActorError
 
-    remote = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(Answerer)
+    # SPREAD: on a cluster the actors go to different machines first (an LLM-bound worker wants one to itself)
+    remote = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD")(Answerer)
     actors = [remote.remote(factory) for _ in range(workers)]
     queue = collections.deque(range(len(groups)))
     attempts: collections.Counter[int] = collections.Counter()
