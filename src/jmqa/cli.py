@@ -121,11 +121,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import check_floors, evaluate, read_floors
 
     floors = read_floors(args.gate) if args.gate else None
+    if args.workers is not None and not args.ray:
+        raise BadInputError("--workers is the number of Ray workers: give --ray too")
     settings = _settings(args)
     report = evaluate(
         args.questions, args.out, mode=args.mode, k=args.k, limit=args.limit, sample=args.sample, seed=args.seed,
         passages=args.passages, resume=args.resume, settings=settings,
-        show_progress=settings.show_progress and sys.stderr.isatty(),
+        show_progress=settings.show_progress and sys.stderr.isatty(), ray_address=args.ray, workers=args.workers,
     )
     m = report.metrics
     shown = [f"{name} {m[name]:.3f}" for name in ("answer_accuracy", "citation_accuracy", "abstention_accuracy")
@@ -357,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--gate", type=Path, help="floors JSON; exit 1 when a metric falls below its floor")
     p.add_argument("--calibration", type=Path, help="abstention calibration from `jmqa calibrate --out` (default: the package's)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="answer on Ray workers: alone, start a local Ray; with an address (auto, ray://head:10001), "
+                        "join that cluster (needs pip install 'jmqa[ray]')")
+    p.add_argument("--workers", type=int, help="Ray workers, one Assistant each (default: the CPUs Ray reports)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("chat", help="chat in the terminal: follow-up questions use the conversation")

@@ -7,6 +7,7 @@ JSON row per question to `results.jsonl` as it goes, so an interrupted run resum
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import logging
 import os
@@ -380,6 +381,11 @@ def with_history(item: QAItem, items: Sequence[QAItem], records: Mapping[str, Ev
     return replace(item, history=tuple(Turn(it.question, _answer_of(records.get(it.id))) for it in earlier))
 
 
+def passage_map(assistant: Any) -> dict[str, str]:
+    """doc_id -> what a record calls the passage (its file path, or a benchmark passage's id)."""
+    return {d.doc_id: (d.path or d.doc_id) for d in assistant.index.documents.values()}
+
+
 def _answer_of(record: EvalRecord | None) -> str:
     return "" if record is None or record.error else record.answer
 
@@ -399,6 +405,8 @@ def evaluate(
     settings: Any = None,
     embedder: Any = None,
     show_progress: bool = False,
+    ray_address: str | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Evaluate the assistant on a question set and return the Report.
 
@@ -408,7 +416,9 @@ def evaluate(
     corpus (indexed once into the cache, keyed by content hash). `mode`: extractive, generative, auto or
     retrieval (retrieval only: recall@k and MRR of dense, BM25 and hybrid retrieval). With `out_dir`,
     results.jsonl, summary.json, report.md, report.html and the chart are written there; `resume`
-    continues an interrupted run in the same folder.
+    continues an interrupted run in the same folder. `ray_address` ("local" to start a Ray here, or
+    ray.init's address) answers on `workers` Ray actors instead (see jmqa.distributed); then `assistant`,
+    when given, must be a picklable zero-argument callable that builds the Assistant on each worker.
     """
     from .config import Settings
     from .questions import assistant_for
@@ -432,11 +442,23 @@ def evaluate(
     for line in skipped:
         log.warning("skipped %s", line)
 
+    factory = None
+    if ray_address:
+        if workers is not None and workers < 1:
+            raise BadInputError(f"workers must be at least 1, not {workers}")
+        from .distributed import import_ray
+
+        import_ray()  # fail before anything is loaded when ray is missing
+        if assistant is not None and not callable(assistant):
+            raise BadInputError("with ray_address, assistant must be a callable that builds the Assistant")
+        factory = assistant or functools.partial(assistant_for, passages, settings=settings, embedder=embedder)
+        # the driver opens (or builds) the index once, so the workers only load it and never race to build it
+        assistant = factory() if assistant is not None else None
     if assistant is None:
         assistant = assistant_for(passages, settings=settings, embedder=embedder, show_progress=show_progress)
     if hasattr(assistant.embedder, "warm_up"):  # so the first question's timings do not include the model load
         assistant.embedder.warm_up()
-    passage_of = {d.doc_id: (d.path or d.doc_id) for d in assistant.index.documents.values()}
+    passage_of = passage_map(assistant)
     config = {"questions": source, "passages": str(passages) if passages else None, "mode": mode, "k": k,
               "limit": limit, "sample": sample, "seed": seed if sample else None, "n_items": len(items),
               "calibration": str(settings.calibration_file) if settings.calibration_file else "package default",
@@ -455,18 +477,27 @@ def evaluate(
     bar = _progress(total=len(items), initial=len(items) - len(todo), enabled=show_progress)
     try:
         with _appender(out) as append:
-            step = RETRIEVAL_BATCH if mode == "retrieval" else 1
-            for start in range(0, len(todo), step):
-                batch = [with_history(it, items, records) for it in todo[start:start + step]]
-                if mode == "retrieval":
-                    done_now = retrieve_batch(assistant, batch, depth=depth, passage_of=passage_of)
-                else:
-                    done_now = [ask_one(assistant, item, mode=mode, k=k, passage_of=passage_of) for item in batch]
-                for rec in done_now:
-                    append(rec)
-                    records[rec.id] = rec
+            def keep(rec: EvalRecord) -> None:
+                append(rec)
+                records[rec.id] = rec
                 if bar is not None:
-                    bar.update(len(done_now))
+                    bar.update(1)
+
+            if ray_address:
+                from .distributed import make_groups, run_on_ray
+
+                run_on_ray(make_groups(todo, items, done, mode=mode), factory, keep, mode=mode, k=k, depth=depth,
+                           address=ray_address, workers=workers)
+            else:
+                step = RETRIEVAL_BATCH if mode == "retrieval" else 1
+                for start in range(0, len(todo), step):
+                    batch = [with_history(it, items, records) for it in todo[start:start + step]]
+                    if mode == "retrieval":
+                        done_now = retrieve_batch(assistant, batch, depth=depth, passage_of=passage_of)
+                    else:
+                        done_now = [ask_one(assistant, it, mode=mode, k=k, passage_of=passage_of) for it in batch]
+                    for rec in done_now:
+                        keep(rec)
     finally:
         if bar is not None:
             bar.close()
