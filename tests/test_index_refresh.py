@@ -1,6 +1,7 @@
 """A running Assistant picks up a new index written by `jmqa index` without a restart or a failed question."""
 
 import threading
+import traceback
 
 from jmqa import Assistant
 from jmqa.index import load_or_build
@@ -62,5 +63,6 @@ def test_questions_keep_working_while_the_index_is_rewritten(corpus_copy, tmp_pa
         load_or_build(load_corpus(corpus_copy), tmp_path / "idx", embedder,
                       chunk_size=qa.settings.chunk_size, chunk_overlap=qa.settings.chunk_overlap)
     asker.join()
-    assert not errors and len(answers) == 30
+    assert not errors, "".join(traceback.format_exception(errors[0]))
+    assert len(answers) == 30
     assert all(not a.abstained for a in answers)

@@ -417,7 +417,10 @@ def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
     expected = manifest.get("checksums")
     if not isinstance(expected, dict) or not expected:
         raise IndexCorruptedError(f"index manifest in {folder} has no checksums; {REBUILD_HINT}")
-    actual = _checksums(folder)
+    try:
+        actual = _checksums(folder)
+    except OSError as exc:  # e.g. the snapshot was replaced and removed while it was being read
+        raise IndexCorruptedError(f"index at {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
     for name, digest in expected.items():
         if actual.get(name) != digest:
             state = "missing" if name not in actual else "changed since it was written"
