@@ -32,6 +32,7 @@ CONVERSATIONS = [
 def _cluster_module():
     spec = importlib.util.spec_from_file_location("jmqa_cluster", ROOT / "deploy" / "cluster.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclass looks its module up there
     spec.loader.exec_module(module)
     return module
 

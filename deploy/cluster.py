@@ -108,10 +108,14 @@ def cluster(workdir: Path, *, replicas: int = 2, port: int | None = None, corpus
         model_server = f"http://127.0.0.1:{model_port}"
         started.append(_start([sys.executable, "-m", "llama_cpp.server",
                                "--model", str(model or resolve_model_path(Settings())), "--host", "127.0.0.1",
-                               "--port", str(model_port), "--n_threads", str(threads), "--n_ctx", "4096"],
+                               "--port", str(model_port), "--n_threads", str(threads), "--n_ctx", "4096",
+                               # by default a new request cuts off the one being answered: with replicas
+                               # sending at once every answer came back empty; queue them instead
+                               "--interrupt_requests", "False"],
                               logs / "model-server.log"))
         wait_until_up(f"{model_server}/v1/models", started[-1], logs / "model-server.log")
-        env = {**os.environ, "JMQA_LLM_BASE_URL": model_server}
+        # requests queue at the one model server: wait for the reply rather than give up after 2 minutes
+        env = {**os.environ, "JMQA_LLM_BASE_URL": model_server, "JMQA_LLM_TIMEOUT": "1800"}
         ports = [free_port() for _ in range(replicas)]
         for i, p in enumerate(ports):
             started.append(_start([*jmqa, "serve", *index_args, "--port", str(p)], logs / f"replica-{i + 1}.log", env))

@@ -114,5 +114,7 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_model: str | None = None
     llm_api_key: str | None = None
+    # seconds to wait for the server's reply; a model server shared by several replicas queues requests
+    llm_timeout: float = Field(default=120, gt=0)
 
     show_progress: bool = True

@@ -456,6 +456,7 @@ def load_llm(settings: Settings) -> LLM:
             settings.llm_base_url,
             settings.llm_api_model or settings.llm_model,
             api_key=settings.llm_api_key,
+            timeout=settings.llm_timeout,
         )
     if importlib.util.find_spec("llama_cpp") is None:
         raise ModelUnavailableError(
