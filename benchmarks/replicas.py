@@ -82,7 +82,7 @@ def main() -> int:
             run(c.url, 1)  # warm: the model server's prompt cache and each replica's first question
             rows[n] = run(c.url, args.users)
             print(f"{n} replica(s): {rows[n]}", file=sys.stderr, flush=True)
-    print(f"| replicas | users | questions | errors | questions/s | p50 s | p95 s |\n|---:|---:|---:|---:|---:|---:|---:|")
+    print("| replicas | users | questions | errors | questions/s | p50 s | p95 s |\n|---:|---:|---:|---:|---:|---:|---:|")
     for n, r in rows.items():
         print(f"| {n} | {args.users} | {r['questions']} | {r['errors']} | {r['questions_per_s']} | {r['p50_s']} | {r['p95_s']} |")
     out = ROOT / "out" / "bench"
