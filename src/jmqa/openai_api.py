@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 MODEL_ID = "jmqa"
 SOURCES_RULE = "\n\n---\n"  # separates an answer's text from its numbered sources in `content`
 MAX_BODY_BYTES = 1_000_000
+DRAIN_BYTES = 16_000_000  # an oversized body up to this is read and dropped before the 413; beyond, refused unread
 KEEP_ALIVE_S = 2.0  # a streamed reply sends an SSE comment this often while the answer is being checked
 
 
@@ -233,13 +234,17 @@ def routes(assistant: "Assistant", credentials: tuple[str, str] | None = None, *
     async def read(request: Request) -> ChatRequest:
         check_key(request.headers.get("authorization"), credentials)
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        if declared is not None and declared.isdigit() and int(declared) > DRAIN_BYTES:
             raise APIError(413, f"the request is {int(declared):,} bytes; the limit is {MAX_BODY_BYTES:,}")
-        raw = bytearray()
-        async for part in request.stream():
-            raw += part
-            if len(raw) > MAX_BODY_BYTES:
-                raise APIError(413, f"the request is over {MAX_BODY_BYTES:,} bytes; shorten the conversation")
+        raw, size = bytearray(), 0
+        async for part in request.stream():  # a body a little over the limit is read to its end (and dropped),
+            size += len(part)                # so the client is still listening when the 413 comes back
+            if size <= MAX_BODY_BYTES:
+                raw += part
+            elif size > DRAIN_BYTES:
+                break
+        if size > MAX_BODY_BYTES:
+            raise APIError(413, f"the request is over {MAX_BODY_BYTES:,} bytes; shorten the conversation")
         return parse_request(parse_body(bytes(raw)))
 
     def answered(request: ChatRequest) -> Iterator[str | tuple[Answer, str | None]]:
