@@ -16,14 +16,15 @@ class ScriptedLLM:
 
     name = "scripted"
 
-    def __init__(self, reply: str):
+    def __init__(self, reply: str, translations: dict[str, str] | None = None):
         self.reply = reply
+        self.translations = translations or {}  # what `chat` gives back for a text to translate
         self.prompts: list[list[dict]] = []
         self.streamed = 0
 
     def chat(self, messages, **kw):
         self.prompts.append(messages)
-        return self.reply
+        return self.translations.get(messages[-1]["content"], self.reply)
 
     def stream_chat(self, messages, **kw):
         self.prompts.append(messages)
@@ -101,9 +102,11 @@ def test_the_prompt_holds_the_sources_then_the_conversation_then_the_question(ba
 
 
 def test_a_question_in_another_language_is_answered_in_it(base):
-    llm = ScriptedLLM("核心产业包括纺织和服装 [12]。")
+    llm = ScriptedLLM("核心产业包括纺织和服装 [12]。", {"核心产业有哪些？": "What are the core industries?",
+                                                 "核心产业包括纺织和服装。": "The core industries include textile and clothing."})
     answer = with_llm(base, llm).ask("核心产业有哪些？", mode="generative")
-    assert "Chinese" in llm.prompts[-1][-1]["content"]  # the model is told which language to answer in
+    assert any("(Answer in Chinese" in p[-1]["content"] for p in llm.prompts)  # told which language to answer in
+    assert llm.prompts[-1][-1]["content"] == "核心产业包括纺织和服装。"  # the answer is checked in translation
     assert not answer.abstained and answer.text.startswith("核心产业包括纺织和服装")
     assert "core industries are electricals" in answer.citations[0].quote
 
