@@ -8,11 +8,17 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 
+# llama.cpp is compiled here. Not for this CPU (-march=native): a CPU that reports AMX inside a sandbox that
+# does not let a process use it dies of SIGILL on the first answer (seen here, llama-cpp-python 0.3.36); AVX2
+# runs on any x86-64 of the last decade. --no-cache-dir: pip's wheel cache would hand back a native build.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+
 # torch==2.13.0 first: a CPU build; a plain `torch` requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip "setuptools>=70.1"  # setuptools: tests/test_install.py builds the wheel
 	$(BIN)/pip install --quiet torch==2.13.0
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "llama-cpp-python[server]>=0.3.0"
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

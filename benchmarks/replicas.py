@@ -57,6 +57,9 @@ def run(url: str, users: int) -> dict[str, float]:
             except Exception:  # counted, not raised: the benchmark reports errors
                 errors += 1
                 return
+            if (reply.model_extra or {}).get("jmqa", {}).get("mode") != "generative":
+                errors += 1  # the model server did not answer: the replica fell back to quoting
+                return
             latencies.append(time.perf_counter() - t0)
             messages = messages + [{"role": "assistant", "content": reply.choices[0].message.content}]
 
