@@ -4,14 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test index bench clean chromium nginx
+.PHONY: setup run test index bench clean chromium nginx llama-flags
 
 setup: $(STAMP)
 
-# llama.cpp is compiled here. Not for this CPU (-march=native): a CPU that reports AMX inside a sandbox that
-# does not let a process use it dies of SIGILL on the first answer (seen here, llama-cpp-python 0.3.36); AVX2
-# runs on any x86-64 of the last decade. --no-cache-dir: pip's wheel cache would hand back a native build.
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+# llama.cpp is compiled here with the vector extensions this CPU lists in /proc/cpuinfo, but never with
+# -march=native: that also turns on AMX, and a CPU that reports AMX inside a sandbox that does not let a
+# process use it dies of SIGILL on the first answer (seen here, llama-cpp-python 0.3.36). --no-cache-dir:
+# pip's wheel cache would hand back a build made for other flags. Override: make setup LLAMA_CMAKE_ARGS=...
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+has = $(and $(filter $(1),$(CPU_FLAGS)),$(2))
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
+	$(if $(and $(filter avx512f,$(CPU_FLAGS)),$(filter avx512cd,$(CPU_FLAGS)),$(filter avx512vl,$(CPU_FLAGS)),$(filter avx512dq,$(CPU_FLAGS)),$(filter avx512bw,$(CPU_FLAGS))),-DGGML_AVX512=ON \
+	$(call has,avx512_vnni,-DGGML_AVX512_VNNI=ON) $(call has,avx512vbmi,-DGGML_AVX512_VBMI=ON) $(call has,avx512_bf16,-DGGML_AVX512_BF16=ON))
 
 # torch==2.13.0 first: a CPU build; a plain `torch` requirement would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml
@@ -21,6 +26,10 @@ $(STAMP): pyproject.toml
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "llama-cpp-python[server]>=0.3.0"
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# what llama.cpp is built with here
+llama-flags:
+	@echo $(LLAMA_CMAKE_ARGS)
 
 # the web chat on http://127.0.0.1:7860 (python app.py --help: --host, --port, --auth)
 run: setup
