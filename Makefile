@@ -12,6 +12,7 @@ setup: $(STAMP)
 # -march=native: that also turns on AMX, and a CPU that reports AMX inside a sandbox that does not let a
 # process use it dies of SIGILL on the first answer (seen here, llama-cpp-python 0.3.36). --no-cache-dir:
 # pip's wheel cache would hand back a build made for other flags. Override: make setup LLAMA_CMAKE_ARGS=...
+# The version is the one measured (docs/benchmarks.md); pyproject.toml admits any 0.3.x.
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 has = $(and $(filter $(1),$(CPU_FLAGS)),$(2))
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip "setuptools>=70.1"  # setuptools: tests/test_install.py builds the wheel
 	$(BIN)/pip install --quiet torch==2.13.0
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "llama-cpp-python[server]>=0.3.0"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "llama-cpp-python[server]==0.3.36"
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
