@@ -14,9 +14,10 @@ setup: $(STAMP)
 # pip's wheel cache would hand back a build made for other flags. Override: make setup LLAMA_CMAKE_ARGS=...
 # The version is the one measured (docs/benchmarks.md); pyproject.toml admits any 0.3.x.
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
-has = $(and $(filter $(1),$(CPU_FLAGS)),$(2))
+# $(call has,FLAGS,ARGS): ARGS when the CPU lists every one of FLAGS
+has = $(if $(filter-out $(CPU_FLAGS),$(1)),,$(2))
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON \
-	$(if $(and $(filter avx512f,$(CPU_FLAGS)),$(filter avx512cd,$(CPU_FLAGS)),$(filter avx512vl,$(CPU_FLAGS)),$(filter avx512dq,$(CPU_FLAGS)),$(filter avx512bw,$(CPU_FLAGS))),-DGGML_AVX512=ON \
+	$(call has,avx512f avx512cd avx512vl avx512dq avx512bw,-DGGML_AVX512=ON \
 	$(call has,avx512_vnni,-DGGML_AVX512_VNNI=ON) $(call has,avx512vbmi,-DGGML_AVX512_VBMI=ON) $(call has,avx512_bf16,-DGGML_AVX512_BF16=ON))
 
 # torch==2.13.0 first: a CPU build; a plain `torch` requirement would pull a multi-GB CUDA build.

@@ -53,7 +53,7 @@ def running(tmp_path_factory):
         yield c
 
 
-def test_twenty_users_through_the_balancer_each_keep_their_own_conversation(running):
+def test_users_at_once_through_the_balancer_each_keep_their_own_conversation(running):
     from openai import OpenAI
 
     client = OpenAI(base_url=f"{running.url}v1", api_key="any", max_retries=0, timeout=900)
@@ -62,13 +62,14 @@ def test_twenty_users_through_the_balancer_each_keep_their_own_conversation(runn
         first_q, follow_q, phrase = CONVERSATIONS[user % len(CONVERSATIONS)]
         first = client.chat.completions.with_raw_response.create(
             model="jmqa", messages=[{"role": "user", "content": first_q}])
-        answer = first.parse().choices[0].message.content
+        first_reply = first.parse()
+        answer = first_reply.choices[0].message.content
         follow = client.chat.completions.with_raw_response.create(model="jmqa", messages=[
             {"role": "user", "content": first_q}, {"role": "assistant", "content": answer},
             {"role": "user", "content": follow_q}])
         extra = follow.parse().model_extra["jmqa"]
         quotes = " ".join(c["quote"] for c in extra["citations"])
-        modes = {first.parse().model_extra["jmqa"]["mode"], extra["mode"]}
+        modes = {first_reply.model_extra["jmqa"]["mode"], extra["mode"]}
         return phrase, quotes, {first.headers.get("x-jmqa-replica", ""), follow.headers.get("x-jmqa-replica", "")}, modes
 
     with ThreadPoolExecutor(USERS) as pool:
