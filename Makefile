@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test index bench clean chromium nginx llama-flags
+.PHONY: setup run test eval-dev eval-test index bench clean chromium nginx llama-flags
 
 setup: $(STAMP)
 
@@ -46,6 +46,16 @@ bench: setup
 
 test: setup chromium nginx
 	$(BIN)/python -m pytest -q
+
+# the dev set's quality gate (~27 min on 2 cores; CI runs it)
+eval-dev: setup
+	$(BIN)/jmqa eval eval/dev.jsonl --mode auto --out out/eval-dev --gate eval/floors-dev.json
+
+# A named run on the blind test set (~27 min; never tune on it, so CI does not run it): the summary is kept as
+# eval/runs/test-<commit>.json, to be committed with the commit's name in the message. Exit 1 below a floor.
+eval-test: setup
+	rc=0; $(BIN)/jmqa eval eval/test.jsonl --mode auto --out out/eval-test --gate eval/floors-test.json || rc=$$?; \
+	cp out/eval-test/summary.json eval/runs/test-$$(git rev-parse --short HEAD).json; exit $$rc
 
 # The browser tests drive Debian's Chromium through playwright (never `playwright install`).
 chromium:

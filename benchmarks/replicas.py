@@ -11,7 +11,6 @@ same conversations as tests/test_replicas.py). Prints a Markdown table; JSON to 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -21,20 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+sys.path.insert(0, str(ROOT))  # deploy/ is a folder of scripts beside the package, not part of it
+from deploy import cluster  # noqa: E402
+
 CONVERSATIONS = [
     ("What is Jiangmen known as?", "How many people does that refer to?"),
     ("What kind of hub does Jiangmen want to become?", "Tell me more about that."),
     ("What does Jiangmen plan for health services?", "And for elderly care?"),
     ("What are Jiangmen's core industries?", "Which ones form its equipment manufacturing?"),
 ]
-
-
-def _cluster_module():
-    spec = importlib.util.spec_from_file_location("jmqa_cluster", ROOT / "deploy" / "cluster.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(url: str, users: int) -> dict[str, float]:
@@ -78,10 +73,9 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--replicas", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-    module = _cluster_module()
     rows = {}
     for n in args.replicas:
-        with tempfile.TemporaryDirectory() as tmp, module.cluster(Path(tmp), replicas=n, corpus=ROOT / "corpus") as c:
+        with tempfile.TemporaryDirectory() as tmp, cluster.cluster(Path(tmp), replicas=n, corpus=ROOT / "corpus") as c:
             run(c.url, 1)  # warm: the model server's prompt cache and each replica's first question
             rows[n] = run(c.url, args.users)
             print(f"{n} replica(s): {rows[n]}", file=sys.stderr, flush=True)

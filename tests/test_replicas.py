@@ -4,7 +4,6 @@ another conversation, nearly all (80%) answered from their own, both replicas us
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from .conftest import ROOT
+
+sys.path.insert(0, str(ROOT))  # deploy/ is a folder of scripts beside the package, not part of it
+from deploy import cluster  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -28,17 +30,8 @@ CONVERSATIONS = [
 USERS = 10
 
 
-def _cluster_module():
-    spec = importlib.util.spec_from_file_location("jmqa_cluster", ROOT / "deploy" / "cluster.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_nginx_config_lists_every_replica_in_both_upstreams():
-    module = _cluster_module()
-    conf = module.nginx_config(module.NGINX_CONF.read_text(), 9000, [7001, 7002, 7003])
+    conf = cluster.nginx_config(cluster.NGINX_CONF.read_text(), 9000, [7001, 7002, 7003])
     assert "listen 127.0.0.1:9000;" in conf
     assert conf.count("server 127.0.0.1:7001") == 2 and conf.count("server 127.0.0.1:7003 max_fails=1") == 1
     directives = [line for line in conf.splitlines() if not line.lstrip().startswith("#")]
@@ -49,7 +42,7 @@ def test_the_nginx_config_lists_every_replica_in_both_upstreams():
 def running(tmp_path_factory):
     if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
         pytest.fail("nginx is not installed; `make test` installs Debian's package (make nginx)")
-    with _cluster_module().cluster(tmp_path_factory.mktemp("cluster"), replicas=2, corpus=ROOT / "corpus") as c:
+    with cluster.cluster(tmp_path_factory.mktemp("cluster"), replicas=2, corpus=ROOT / "corpus") as c:
         yield c
 
 
