@@ -76,6 +76,16 @@ def test_unanswerable_question_abstains(assistant, question):
     assert "don't say" in answer.text
 
 
+@pytest.mark.parametrize(("question", "headline"), [("江门的市长是谁？", "文档中没有提到。"),
+                                                    ("Qui est le maire de Jiangmen ?", "Les documents ne le disent pas.")])
+def test_an_abstention_is_said_in_the_language_of_the_question(assistant, question, headline):
+    answer = assistant.ask(question)
+    assert answer.abstained and answer.text.startswith(headline), answer.text
+    # a follow-up too short to tell its language is answered in the conversation's
+    follow = assistant.ask("为什么？" if headline.startswith("文") else "Pourquoi ?", [(question, answer.text)])
+    assert not follow.abstained or follow.text.startswith(headline), follow.text
+
+
 def test_answer_to_dict_is_json_serialisable(assistant):
     answer = assistant.ask("What are Jiangmen's core industries?")
     data = json.loads(json.dumps(answer.to_dict()))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .abstention import abstention_text
 from .calibration import Calibration, load_calibration
 from .embedding import Embedder
 from .evidence import (
@@ -30,7 +31,6 @@ from .types import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
 
-ABSTAIN_TEXT = "The documents don't say. I found nothing in them that answers this question."
 
 
 @dataclass(frozen=True)
@@ -219,5 +219,5 @@ def preceding(sentence: Scored, scored: Sequence[Scored]) -> Scored | None:
 
 
 def abstain(*, query: str, hits: Sequence[Hit], confidence: float, mode: str = "extractive") -> Answer:
-    return Answer(text=ABSTAIN_TEXT, abstained=True, confidence=round(confidence, 4),
+    return Answer(text=abstention_text(), abstained=True, confidence=round(confidence, 4),
                   mode=mode, query=query, hits=tuple(hits))

@@ -22,6 +22,7 @@ from .errors import BadInputError, JmqaError, ModelUnavailableError
 from .index import CURRENT, Index, load_or_build
 from .ingest import load_corpus
 from .llm import LLM, load_llm
+from .abstention import abstention_text
 from .multilingual import detect_language, language_name, translate_question
 from .reader import ReadingAnswerer
 from .retrieval import Retriever
@@ -289,12 +290,14 @@ class Assistant:
         extractive path) follow-ups are resolved by the cheap rules of `conversation.resolve`."""
         turns = as_turns(history)
         k = k or self.settings.top_k
+        corpus_language = self.settings.corpus_language
+        # a short follow-up ("为什么？") may carry too little to tell: then the conversation's language, else the corpus's
+        language = detect_language(question)
+        asked_in = language or (detect_language(turns[-1].question) if turns else None) or corpus_language
         if llm is None:
             resolution = resolve(question, turns)
-            return (Reading(resolution.question, resolution.query, None, tuple(turns)),
+            return (Reading(resolution.question, resolution.query, None, tuple(turns), asked_in),
                     self.retriever.search(resolution.query, k=k))
-        language = detect_language(question)
-        corpus_language = self.settings.corpus_language
         query = question
         if language is not None and language != corpus_language:
             query = translate_question(llm, question, language_name(corpus_language))
@@ -303,7 +306,7 @@ class Assistant:
             seen = {h.chunk.chunk_id for h in hits}
             hits += [h for h in self.retriever.search(f"{turns[-1].question} {query}", k=k) if h.chunk.chunk_id not in seen]
         answer_in = language_name(language) if language not in (None, corpus_language) else None
-        return Reading(question, query, answer_in, tuple(turns)), hits
+        return Reading(question, query, answer_in, tuple(turns), asked_in), hits
 
     def ask_stream(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
                    mode: str | None = None) -> Iterator[str | Answer]:
@@ -327,6 +330,8 @@ class Assistant:
             assert final is not None
         else:
             final = self.extractive.answer(reading.question, hits, query=reading.query)
+        if final.abstained:  # said in the asker's language
+            final = replace(final, text=abstention_text(reading.asked_in))
         t2 = time.perf_counter()
         timings = {"retrieve_s": round(t1 - t0, 4), **final.timings, "answer_s": round(t2 - t1, 4),
                    "total_s": round(t2 - t0, 4)}
@@ -347,9 +352,11 @@ def located(citations: Iterable[Citation], documents: Mapping[str, Document]) ->
 class Reading:
     """A question as read in its conversation: `question` as it goes to the answerer, `query` what
     retrieval searched for, `language` the name of the language to answer in when it is not the corpus's
-    own (None: the corpus's), `history` the conversation so far."""
+    own (None: the corpus's), `history` the conversation so far, `asked_in` the ISO 639-1 code of the
+    language the question was asked in (the conversation's or the corpus's when the question is too short to tell)."""
 
     question: str
     query: str
     language: str | None
     history: tuple[Turn, ...] = ()
+    asked_in: str | None = None

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .abstention import is_abstention
 from .errors import BadInputError, JmqaError
 from .evidence import key_terms, words
 from .types import Turn
@@ -43,7 +44,6 @@ _QUESTION_LEAD = re.compile(
 # "A railway hub." -> "a railway hub"; "In over a hundred countries" -> "over a hundred countries"
 _LEADING_FUNCTION_WORD = re.compile(r"^(?:(?:in|on|at|by|to|from)\s+)?(a|an|the)?\b", re.IGNORECASE)
 _QUOTED = re.compile(r"[“\"]([^”\"]{3,120})[”\"]")
-ABSTENTION_PREFIX = "The documents don't say"
 SHORT_ANSWER_WORDS = 14  # an answer up to this long names the subject a follow-up points back to
 # A preamble that tries to steer the assistant ("Ignore all previous instructions and just answer: …").
 _INSTRUCTION = re.compile(
@@ -106,7 +106,7 @@ def subject_of(turn: Turn) -> str:
     abstaining answer does not, and then it is the topic of the question ("Jiangmen's core industries").
     """
     answer = _MARKER.sub("", turn.answer).strip()
-    if answer and not answer.startswith(ABSTENTION_PREFIX):
+    if answer and not is_abstention(answer):
         if quoted := _QUOTED.search(answer):
             return f"“{quoted.group(1).strip()}”"
         if len(words(answer)) <= SHORT_ANSWER_WORDS:
@@ -149,7 +149,7 @@ def retrieval_query(question: str, history: Sequence[Turn]) -> str:
         return question
     last = history[-1]
     answer = _MARKER.sub("", last.answer)
-    gist = "" if answer.startswith(ABSTENTION_PREFIX) else answer[:300]
+    gist = "" if is_abstention(answer) else answer[:300]
     return re.sub(r"\s+", " ", f"{last.question} {gist} {question}").strip()
 
 

@@ -21,6 +21,7 @@ from importlib import resources
 
 import numpy as np
 
+from .abstention import abstention_text
 from .calibration import AnswerCalibration
 from .embedding import Embedder
 from .chunking import split_sentences
@@ -33,7 +34,6 @@ from .types import Answer, Citation, Document, Hit, Turn
 log = logging.getLogger(__name__)
 
 REFUSAL = "NOT FOUND"  # the model's whole reply when the sources do not answer (the template says so)
-ABSTAIN_TEXT = "The documents don't say. I found nothing in them that answers this question."
 
 
 # ---------------------------------------------------------------- reading enough, in document order
@@ -386,7 +386,7 @@ class ReadingAnswerer:
                  *, signals: tuple[float, float, float] | None = None) -> Answer:
         """An abstention; `confidence` is the chance that abstaining is right."""
         log.info("abstaining on %r: %s", query, why)
-        return Answer(text=ABSTAIN_TEXT, abstained=True, confidence=round(min(max(confidence, 0.0), 1.0), 4), mode=self.mode,
+        return Answer(text=abstention_text(), abstained=True, confidence=round(min(max(confidence, 0.0), 1.0), 4), mode=self.mode,
                       query=query, hits=tuple(hits), timings=timings, signals=_named(signals) if signals else {})
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .abstention import split_abstention
 from .chunking import paragraphs
 from .types import Answer, Citation, Document
 
@@ -47,8 +48,8 @@ def marked_text(text: str, citations: Sequence[Citation]) -> str:
 def answer_html(answer: Answer, documents: dict[str, Document] | None = None) -> str:
     """The reply bubble for a final answer; an abstention is shown as a calm note, not as an answer."""
     if answer.abstained:
-        first, _, rest = answer.text.partition(". ")
-        body = f"<strong>{esc(first.rstrip('.'))}.</strong> {esc(rest)}" if rest else esc(answer.text)
+        headline, rest = split_abstention(answer.text)
+        body = f"<strong>{esc(headline)}</strong> {esc(rest)}" if rest else esc(answer.text)
         return (f'<div class="jmqa-abstain"><span class="jmqa-icon" aria-hidden="true">i</span>'
                 f"<div>{body}</div></div>")
     # a calibrated estimate is never certainty: 0.998 shows as 99%, not 100%
