@@ -57,10 +57,11 @@ eval-test: setup
 	rc=0; $(BIN)/jmqa eval eval/test.jsonl --mode auto --out out/eval-test --gate eval/floors-test.json || rc=$$?; \
 	cp out/eval-test/summary.json eval/runs/test-$$(git rev-parse --short HEAD).json; exit $$rc
 
-# The browser tests drive Debian's Chromium through playwright (never `playwright install`).
+# The browser tests drive Debian's Chromium through playwright (never `playwright install`); a CJK font so
+# that Chinese answers in its screenshots are characters, not empty boxes.
 chromium:
-	@test -x /usr/bin/chromium || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update && $$SUDO apt-get install -y chromium chromium-driver; }
+	@test -x /usr/bin/chromium && dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y chromium chromium-driver fonts-wqy-microhei; }
 
 # tests/test_replicas.py puts two replicas behind Debian's nginx (deploy/nginx.conf)
 nginx:
