@@ -174,3 +174,15 @@ def test_without_ray_the_flag_says_how_to_install_it(monkeypatch, tmp_path, caps
     assert code == 1 and INSTALL_HINT in err and "pip install 'jmqa[ray]'" in err
     assert main(["eval", str(questions), "--workers", "2"]) == 2
     assert "give --ray too" in capsys.readouterr().err
+
+
+def test_the_ray_flag_before_the_file_reads_the_file_as_the_questions(monkeypatch, tmp_path, capsys):
+    from jmqa.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "a", "question": "Where is Jiangmen?"}) + "\n", encoding="utf-8")
+    code = main(["eval", "--ray", str(questions), "--out", str(tmp_path / "out"), "--mode", "extractive"])
+    assert code == 1 and INSTALL_HINT in capsys.readouterr().err  # it got as far as starting Ray
+    assert main(["eval", "--ray", str(tmp_path / "missing.jsonl")]) == 2
+    assert "give the questions file" in capsys.readouterr().err

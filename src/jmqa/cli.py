@@ -120,6 +120,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import check_floors, evaluate, read_floors
 
+    if args.questions is None:  # `jmqa eval --ray FILE`: --ray took the file as its address
+        if not (args.ray and Path(args.ray).exists()):
+            raise BadInputError("give the questions file: jmqa eval QUESTIONS [--ray [ADDRESS]]")
+        args.questions, args.ray = Path(args.ray), "local"
     floors = read_floors(args.gate) if args.gate else None
     if args.workers is not None and not args.ray:
         raise BadInputError("--workers is the number of Ray workers: give --ray too")
@@ -345,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate answers on a question set and write a report")
     paths(p)
-    p.add_argument("questions", type=Path,
+    p.add_argument("questions", type=Path, nargs="?",
                    help="questions: .jsonl or .csv (id, question, answers, answerable, support, history), "
                         "or a folder holding questions.jsonl and passages.jsonl (e.g. SQuAD 2.0 dev)")
     p.add_argument("--out", type=Path, default=Path("out/eval"), help="report folder (default: out/eval)")
