@@ -1,7 +1,7 @@
 """Question + history -> a standalone question and a retrieval query: follow-ups borrow the subject of earlier turns.
 
 Resolution is cheap first: a follow-up ("How many people does that refer to?") is prefixed with the
-phrase the last turn was about ("Regarding “China’s No. 1 Hometown of Overseas Chinese”: …"), and
+phrase the last turn was about ("Regarding “the City of Light”: …"), and
 retrieval also reads the last question and the gist of its answer. A language model rewrites the
 question only when that cheap phrase cannot be found (`needs_model_rewrite`), and only when the
 caller passes one in.
@@ -102,8 +102,8 @@ def is_followup(question: str, history: Sequence[Turn]) -> bool:
 def subject_of(turn: Turn) -> str:
     """The phrase a follow-up to `turn` most likely points back to.
 
-    A short answer names it ("Hong Kong and Macao."; a quoted name inside it wins); a long or
-    abstaining answer does not, and then it is the topic of the question ("Jiangmen's core industries").
+    A short answer names it ("Lyon and Marseille."; a quoted name inside it wins); a long or
+    abstaining answer does not, and then it is the topic of the question ("the city's core industries").
     """
     answer = _MARKER.sub("", turn.answer).strip()
     if answer and not is_abstention(answer):
