@@ -6,16 +6,7 @@ import pytest
 
 from jmqa import Assistant, Settings
 from jmqa.errors import BadInputError
-from jmqa.evaluate import (
-    EvalRecord,
-    check_floors,
-    evaluate,
-    read_floors,
-    retrieve_batch,
-    score_answer,
-    summarize,
-    with_history,
-)
+from jmqa.evaluate import evaluate, retrieve_batch, with_history
 from jmqa.metrics import (
     abstention_precision_recall,
     contains_gold,
@@ -32,6 +23,7 @@ from jmqa.metrics import (
 )
 from jmqa.questions import QAItem, load_items, load_passages, passages_assistant, select_items
 from jmqa.retrieval import Retriever
+from jmqa.scoring import EvalRecord, check_floors, read_floors, score_answer, summarize
 
 from .conftest import ROOT, SHARED, SOURCE_CORPUS
 

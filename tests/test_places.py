@@ -1,7 +1,7 @@
 """Pages and sections: from a document's places to its citations, what a person sees, and how eval scores them."""
 
 from jmqa.assistant import located
-from jmqa.evaluate import score_answer
+from jmqa.scoring import score_answer
 from jmqa.questions import QAItem
 from jmqa.render import source_cards
 from jmqa.types import Answer, Citation, Document, Place

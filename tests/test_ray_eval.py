@@ -15,8 +15,9 @@ import pytest
 
 from jmqa import Assistant
 from jmqa.distributed import INSTALL_HINT, DistributedError, Group, make_groups
-from jmqa.evaluate import EvalRecord, evaluate
+from jmqa.evaluate import evaluate
 from jmqa.questions import QAItem
+from jmqa.scoring import EvalRecord
 
 from .conftest import SOURCE_CORPUS, HashEmbedder
 from .test_evaluate import Interrupting, conversation, gold_slice

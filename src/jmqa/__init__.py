@@ -3,8 +3,9 @@
 from .assistant import Assistant
 from .config import Settings
 from .errors import BadInputError, CorpusError, IndexCorruptedError, IndexNotFoundError, JmqaError, ModelUnavailableError
-from .evaluate import EvalRecord, Report, evaluate  # so `jmqa.evaluate(...)` is the function, not the module
+from .evaluate import evaluate  # so `jmqa.evaluate(...)` is the function, not the module
 from .questions import QAItem
+from .scoring import EvalRecord, Report
 from .types import Answer, Chunk, Citation, Document, Hit, Turn
 
 __version__ = "0.1.0"

@@ -118,7 +118,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import check_floors, evaluate, read_floors
+    from .evaluate import evaluate
+    from .scoring import check_floors, read_floors
 
     if args.questions is None:  # `jmqa eval --ray FILE`: --ray took the file as its address
         if not (args.ray and Path(args.ray).exists()):
@@ -155,8 +156,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     """A terminal chat: one question per line, answered in the context of the earlier ones."""
     from .assistant import Assistant
-    from .types import Answer
     from .replies import Failure, Fallback, answer_events
+    from .types import Answer
 
     assistant = Assistant.load(settings=_settings(args))
     interactive = sys.stdin.isatty()

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import JmqaError
-from .evaluate import RETRIEVAL_BATCH, EvalRecord, ask_one, passage_map, retrieve_batch, with_history
+from .evaluate import RETRIEVAL_BATCH, ask_one, passage_map, retrieve_batch, with_history
 from .questions import QAItem
+from .scoring import EvalRecord
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .evaluate import RECALL_KS, RETRIEVERS, SUMMARY, EvalRecord, Report
+from .evaluate import SUMMARY
+from .scoring import RECALL_KS, RETRIEVERS, EvalRecord, Report
 
 log = logging.getLogger(__name__)
 
