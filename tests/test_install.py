@@ -85,3 +85,9 @@ def test_installed_jmqa_uses_the_current_folders_corpus(installed, tmp_path):
     assert answer["citations"] and all(c["quote"] in text for c in answer["citations"]), answer
     assert all(h["doc_id"] == answer["citations"][0]["doc_id"] for h in answer["hits"])  # only this corpus
     assert (tmp_path / "index" / "CURRENT").is_file()
+
+
+def test_installed_jmqa_carries_the_chats_stylesheet(installed, tmp_path):
+    bin_dir, env = installed
+    css = _run([bin_dir / "python", "-c", "from jmqa.ui import CSS; print(CSS)"], env=env, cwd=tmp_path)
+    assert ".jmqa-abstain" in css  # package data (static/chat.css), not the checkout's file

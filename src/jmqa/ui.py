@@ -9,6 +9,7 @@ import ipaddress
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,79 +149,7 @@ def ask_json(assistant: "Assistant", question: str, history: Any = None, mode: s
 
 # --------------------------------------------------------------------------- the Gradio app
 
-CSS = """
-.gradio-container { max-width: 1180px !important; margin: 0 auto !important; }
-#jmqa-header h1 { font-size: 1.55rem; margin: 0 0 .15rem 0; }
-#jmqa-header p { margin: 0; color: var(--body-text-color-subdued); }
-#jmqa-header { padding: .3rem 0 .2rem 0; }
-#jmqa-status { margin-top: .45rem; font-size: .8rem; color: var(--body-text-color-subdued); line-height: 1.45; }
-#jmqa-status span { white-space: nowrap; }
-#jmqa-status .jmqa-sep { font-style: normal; }
-#jmqa-status b { font-weight: 600; color: var(--body-text-color); }
-.jmqa-answer { line-height: 1.55; }
-sup.jmqa-cite { font-size: .72em; font-weight: 700; color: var(--color-accent); cursor: help;
-  margin-left: .15em; vertical-align: super; }
-.jmqa-meta { margin-top: .4rem; font-size: .75rem; color: var(--body-text-color-subdued); }
-.jmqa-abstain { display: flex; gap: .55rem; align-items: flex-start; padding: .55rem .75rem;
-  border-left: 3px solid #7c93b8; background: rgba(124,147,184,.12); border-radius: 6px; line-height: 1.5; }
-.jmqa-abstain .jmqa-icon { flex: none; width: 1.15rem; height: 1.15rem; margin-top: .15rem; border-radius: 50%;
-  background: #5a7299; color: white; font: italic 700 .75rem/1.15rem Georgia, serif; text-align: center; }
-.jmqa-error { padding: .55rem .75rem; border-left: 3px solid #c2410c; background: rgba(194,65,12,.08);
-  border-radius: 6px; }
-.jmqa-note { font-size: .8rem; padding: .35rem .6rem; margin-bottom: .45rem; border-radius: 6px;
-  background: rgba(202,138,4,.12); border-left: 3px solid #ca8a04; }
-.jmqa-draft { opacity: .8; line-height: 1.55; }
-.jmqa-caret { display: inline-block; width: .45em; height: 1em; margin-left: .1em; vertical-align: text-bottom;
-  background: currentColor; animation: jmqa-blink 1s steps(1) infinite; }
-@keyframes jmqa-blink { 50% { opacity: 0; } }
-.jmqa-status { font-size: .85rem; color: var(--body-text-color-subdued); display: flex; align-items: center; gap: .45rem; }
-.jmqa-spinner { width: .8rem; height: .8rem; border: 2px solid currentColor; border-right-color: transparent;
-  border-radius: 50%; display: inline-block; animation: jmqa-spin .8s linear infinite; flex: none; }
-@keyframes jmqa-spin { to { transform: rotate(360deg); } }
-.jmqa-sources h3 { font-size: 1rem; margin: 0 0 .5rem 0; }
-.jmqa-for { margin: -.3rem 0 .55rem 0; font-size: .8rem; color: var(--body-text-color-subdued); font-style: italic; }
-.jmqa-inline-sources summary { cursor: pointer; font-size: .8rem; font-weight: 600; color: var(--color-accent);
-  margin-bottom: .35rem; }
-.jmqa-empty { color: var(--body-text-color-subdued); font-size: .9rem; margin: 0; }
-.jmqa-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .6rem .75rem;
-  margin-bottom: .6rem; background: var(--background-fill-secondary); }
-.jmqa-source-head { display: flex; align-items: center; gap: .35rem; margin-bottom: .35rem; font-weight: 600; }
-.jmqa-title { font-size: .9rem; }
-table.jmqa-docs { width: 100%; border-collapse: collapse; font-size: .82rem; }
-table.jmqa-docs caption { text-align: left; color: var(--body-text-color-subdued); padding-bottom: .3rem; }
-table.jmqa-docs th, table.jmqa-docs td { text-align: left; padding: .3rem .35rem; vertical-align: top;
-  border: none; border-bottom: 1px solid var(--border-color-primary); background: none; }
-#jmqa-remove { align-self: flex-end; width: auto; }
-table.jmqa-docs code { font-size: .75rem; color: var(--body-text-color-subdued); word-break: break-all; }
-.jmqa-doc-status { margin: .3rem 0; padding-left: 1.1rem; font-size: .85rem; }
-.jmqa-ok { color: #166534; }
-.jmqa-bad { color: #b91c1c; }
-.jmqa-place { font-size: .8rem; font-weight: 400; color: var(--body-text-color-subdued); }
-.jmqa-place::before { content: "· "; }
-.jmqa-para { margin: 0; font-size: .88rem; line-height: 1.55; color: var(--body-text-color-subdued); }
-mark.jmqa-quote { background: #fde68a; color: #1f2937; padding: .05em .15em; border-radius: 3px;
-  box-decoration-break: clone; -webkit-box-decoration-break: clone; }
-.jmqa-num { display: inline-flex; align-items: center; justify-content: center; min-width: 1.15rem; height: 1.15rem;
-  padding: 0 .2rem; border-radius: 999px; background: var(--color-accent); color: white; font-size: .7rem;
-  font-weight: 700; margin-right: .3rem; line-height: 1; vertical-align: .1em; }
-#jmqa-examples button { font-size: .85rem !important; }
-#jmqa-chat .placeholder-content { padding: 1rem 1.25rem; text-align: center; color: var(--body-text-color-subdued); }
-#jmqa-chat button[aria-label="Clear"] { display: none; }  /* "Clear chat" below also resets the session */
-#jmqa-chat .message.bot:has(.jmqa-abstain), #jmqa-chat .message.bot:has(.jmqa-error) {
-  border: none !important; background: transparent !important; padding: 0 !important; }
-.jmqa-inline-sources { display: none; }
-@media (max-width: 640px) {
-  .gradio-container { padding: 0 .35rem !important; }
-  #jmqa-header h1 { font-size: 1.25rem; }
-  #jmqa-status { font-size: .72rem; }
-  #jmqa-status span { display: block; }
-  #jmqa-status .jmqa-sep { display: none; }
-  #jmqa-chat .bubble.bot-row, #jmqa-chat .bubble.user-row { max-width: calc(100% - 1.5rem) !important; }
-  #jmqa-sources { display: none !important; }  /* on a phone each answer carries its sources inline */
-  .jmqa-inline-sources { display: block; margin-top: .6rem; }
-  .jmqa-inline-sources .jmqa-source { margin-bottom: .45rem; padding: .5rem .6rem; }
-}
-"""
+CSS = resources.files("jmqa").joinpath("static/chat.css").read_text(encoding="utf-8")  # the chat's look
 
 _PLACEHOLDER = (
     "**Ask about the documents, in your language.**<br>"
