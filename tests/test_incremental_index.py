@@ -138,7 +138,7 @@ def test_old_format_index_is_rebuilt_with_a_log_line(corpus, tmp_path, caplog):
 def test_an_index_keeping_bm25s_files_from_an_earlier_version_is_read_and_rewritten_once(corpus, tmp_path):
     import bm25s
 
-    from jmqa.index import _checksums
+    from jmqa.snapshot import checksums
     from jmqa.lexical import tokenize
 
     index, _ = update(corpus, tmp_path / "idx", HashEmbedder())
@@ -150,7 +150,7 @@ def test_an_index_keeping_bm25s_files_from_an_earlier_version_is_read_and_rewrit
     old.save(str(lexical), show_progress=False)
     manifest_file = index.path / "manifest.json"
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    manifest["checksums"] = _checksums(index.path)
+    manifest["checksums"] = checksums(index.path)
     manifest_file.write_text(json.dumps(manifest), encoding="utf-8")
 
     embedder = CountingEmbedder()

@@ -72,7 +72,7 @@ def test_failure_mid_build_leaves_the_previous_index_loadable(corpus_copy, tmp_p
     def crash(*args, **kwargs):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr("jmqa.index._write_rows", crash)
+    monkeypatch.setattr("jmqa.index.write_rows", crash)
     with pytest.raises(OSError, match="simulated"):
         new.save(tmp_path / "idx")
     monkeypatch.undo()

@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -33,21 +32,34 @@ from .embedding import Embedder
 from .errors import CorpusError, IndexCorruptedError, IndexNotFoundError
 from .evidence import chunk_terms
 from .lexical import LexicalIndex
+from .snapshot import (
+    CURRENT,
+    FORMAT_VERSION,
+    MANIFEST,
+    REBUILD_HINT,
+    checksums,
+    current_snapshot,
+    fsync_tree,
+    read_jsonl,
+    read_manifest,
+    rebuild_reason,
+    remove_old_snapshots,
+    staleness,
+    verify_checksums,
+    write_atomic,
+    write_rows,
+)
 from .types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: FAISS IndexIDMap2 with stable chunk ids ("id" in chunks.jsonl)
-CURRENT = "CURRENT"
 _DENSE = "dense.faiss"
 _CHUNKS = "chunks.jsonl"
 _DOCUMENTS = "documents.jsonl"
 _LEXICAL = "lexical"
-_MANIFEST = "manifest.json"
 _TERMS = "terms.json"
 _ROW_ID = re.compile(rb'\{"id": (\d+),')  # how every chunks.jsonl row starts
 _DOC_ID = re.compile(rb'\{"doc_id": "(\w+)",')  # and every documents.jsonl row
-REBUILD_HINT = "rebuild it with: jmqa index --rebuild"
 # Exact search up to this many chunks; above it, IVF (docs/benchmarks.md, "Dense retrieval at scale":
 # exact p95 is 16-19 ms at 100k chunks on 2 busy cores and 115-150 ms at 1M).
 EXACT_UP_TO = 50_000
@@ -247,23 +259,23 @@ class Index:
             faiss.write_index(self.dense, str(tmp / _DENSE))
             # the rows of kept chunks and documents are copied from the previous snapshot, as bytes
             rows = {int(m.group(1)): line for line in self._stored_lines(_CHUNKS) if (m := _ROW_ID.match(line))}
-            _write_rows(tmp / _CHUNKS, (rows.get(cid) or _row({"id": cid, **c.to_dict()})
+            write_rows(tmp / _CHUNKS, (rows.get(cid) or _row({"id": cid, **c.to_dict()})
                                         for cid, c in zip(self.ids, self.chunks)))
             docs = {m.group(1).decode(): line for line in self._stored_lines(_DOCUMENTS) if (m := _DOC_ID.match(line))}
-            _write_rows(tmp / _DOCUMENTS, (_same_document(docs.get(d.doc_id), d) or _row(d.to_dict())
+            write_rows(tmp / _DOCUMENTS, (_same_document(docs.get(d.doc_id), d) or _row(d.to_dict())
                                            for d in self.documents.values()))
             self.lexical.save(tmp / _LEXICAL)
             (tmp / _TERMS).write_text(json.dumps(self.term_counts, ensure_ascii=False), encoding="utf-8")
-            manifest = dict(self.manifest, checksums=_checksums(tmp))
-            (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-            _fsync_tree(tmp)
+            manifest = dict(self.manifest, checksums=checksums(tmp))
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+            fsync_tree(tmp)
             os.replace(tmp, index_dir / name)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _write_atomic(index_dir / CURRENT, name + "\n")
+        write_atomic(index_dir / CURRENT, name + "\n")
         self.manifest, self.path = manifest, index_dir / name
-        _remove_old_snapshots(index_dir, keep=name)
+        remove_old_snapshots(index_dir, keep=name)
         return index_dir / name
 
     def _stored_lines(self, name: str) -> list[bytes]:
@@ -288,10 +300,10 @@ class Index:
         manifest = read_manifest(folder)
         verify_checksums(folder, manifest)
         try:
-            rows = _read_jsonl(folder / _CHUNKS)
+            rows = read_jsonl(folder / _CHUNKS)
             ids = [int(row.pop("id", i)) for i, row in enumerate(rows)]
             chunks = [Chunk.from_dict(row) for row in rows]
-            documents = {d["doc_id"]: Document.from_dict(d) for d in _read_jsonl(folder / _DOCUMENTS)}
+            documents = {d["doc_id"]: Document.from_dict(d) for d in read_jsonl(folder / _DOCUMENTS)}
             dense = search_in_parallel(faiss.read_index(str(folder / _DENSE)))
             if LexicalIndex.saved_in(folder / _LEXICAL):
                 lexical = LexicalIndex.load(folder / _LEXICAL)
@@ -360,86 +372,7 @@ def search_in_parallel(dense: Any) -> Any:
     return dense
 
 
-# ---------------------------------------------------------------- manifest checks (pure)
-
-
-def rebuild_reason(manifest: dict[str, Any], *, embedding_model: str, chunk_size: int, chunk_overlap: int) -> str | None:
-    """Why an index cannot be updated in place (format, model or chunking changed), or None."""
-    if manifest.get("format_version") != FORMAT_VERSION:
-        return f"index format {manifest.get('format_version')} is not the current format {FORMAT_VERSION}"
-    if manifest.get("embedding_model") != embedding_model:
-        return f"embedding model changed ({manifest.get('embedding_model')} -> {embedding_model})"
-    if manifest.get("chunking") != {"size": chunk_size, "overlap": chunk_overlap}:
-        return f"chunking changed ({manifest.get('chunking')} -> size={chunk_size}, overlap={chunk_overlap})"
-    return None
-
-
-def staleness(manifest: dict[str, Any], docs: list[Document], *, embedding_model: str, chunk_size: int, chunk_overlap: int) -> str | None:
-    """Why an index no longer matches the corpus and settings, or None when it does."""
-    reason = rebuild_reason(manifest, embedding_model=embedding_model, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
-    if reason is not None:
-        return reason
-    built = manifest.get("documents", {})
-    now = {d.path or d.doc_id: d.doc_id for d in docs}
-    if built != now:
-        added = sorted(set(now) - set(built))
-        removed = sorted(set(built) - set(now))
-        changed = sorted(p for p in set(now) & set(built) if now[p] != built[p])
-        parts = [f"{label}: {', '.join(names[:3])}{' …' if len(names) > 3 else ''}"
-                 for label, names in (("added", added), ("removed", removed), ("changed", changed)) if names]
-        return "corpus changed (" + "; ".join(parts) + ")"
-    return None
-
-
-def current_snapshot(index_dir: Path) -> Path:
-    index_dir = Path(index_dir)
-    pointer = index_dir / CURRENT
-    if not pointer.is_file():
-        raise IndexNotFoundError(f"no index in {index_dir}; build it with: jmqa index")
-    name = pointer.read_text(encoding="utf-8").strip()
-    folder = index_dir / name
-    if not name or not re.fullmatch(r"snapshot-[\w-]+", name) or not folder.is_dir():
-        raise IndexCorruptedError(f"{pointer} names a missing snapshot {name!r}; {REBUILD_HINT}")
-    return folder
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads((folder / _MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexCorruptedError(f"index manifest in {folder} is missing or unreadable ({exc}); {REBUILD_HINT}") from exc
-    if not isinstance(manifest, dict):
-        raise IndexCorruptedError(f"index manifest in {folder} is not a JSON object; {REBUILD_HINT}")
-    return manifest
-
-
-def verify_checksums(folder: Path, manifest: dict[str, Any]) -> None:
-    expected = manifest.get("checksums")
-    if not isinstance(expected, dict) or not expected:
-        raise IndexCorruptedError(f"index manifest in {folder} has no checksums; {REBUILD_HINT}")
-    try:
-        actual = _checksums(folder)
-    except OSError as exc:  # e.g. the snapshot was replaced and removed while it was being read
-        raise IndexCorruptedError(f"index at {folder} cannot be read ({exc}); {REBUILD_HINT}") from exc
-    for name, digest in expected.items():
-        if actual.get(name) != digest:
-            state = "missing" if name not in actual else "changed since it was written"
-            raise IndexCorruptedError(f"index file {folder / name} is {state}; {REBUILD_HINT}")
-
-
-# ---------------------------------------------------------------- file helpers
-
-
-def _checksums(folder: Path) -> dict[str, str]:
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name != _MANIFEST:
-            h = hashlib.sha256()
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            out[path.relative_to(folder).as_posix()] = h.hexdigest()
-    return out
+# ---------------------------------------------------------------- rows
 
 
 def _row(obj: dict[str, Any]) -> bytes:
@@ -450,47 +383,6 @@ def _same_document(line: bytes | None, doc: Document) -> bytes | None:
     """A stored documents.jsonl line, if it is `doc`'s: same text (id) and path (so the same title)."""
     start = _row({"doc_id": doc.doc_id, "path": doc.path})[:-1] + b", "
     return line if line is not None and line.startswith(start) else None
-
-
-def _write_rows(path: Path, rows) -> None:
-    with path.open("wb") as f:
-        f.writelines(row + b"\n" for row in rows)
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as f:
-                os.fsync(f.fileno())
-
-
-def _remove_old_snapshots(index_dir: Path, keep: str) -> None:
-    """Drop snapshots other than `keep`, and partial builds left by a crash."""
-    for path in index_dir.iterdir():
-        if not path.is_dir() or path.name == keep:
-            continue
-        # another process may be writing a partial build right now: only clear old ones
-        stale_partial = path.name.endswith(".partial") and time.time() - path.stat().st_mtime > 3600
-        if path.name.startswith("snapshot-") or stale_partial:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def load_or_build(
