@@ -36,4 +36,6 @@ def test_a_follow_up_to_a_chinese_abstention_borrows_nothing_from_it():
 
 def test_the_chat_shows_the_headline_in_bold_in_any_language():
     html = answer_html(Answer(text=abstention_text("zh"), abstained=True))
-    assert "<strong>文档中没有提到。</strong> 我在文档里" in html
+    assert "<strong>文档中没有提到。</strong>我在文档里" in html
+    english = answer_html(Answer(text=abstention_text("en"), abstained=True))
+    assert "<strong>The documents don't say.</strong> I found" in english
