@@ -38,4 +38,4 @@ def test_the_chat_shows_the_headline_in_bold_in_any_language():
     html = answer_html(Answer(text=abstention_text("zh"), abstained=True))
     assert "<strong>文档中没有提到。</strong>我在文档里" in html
     english = answer_html(Answer(text=abstention_text("en"), abstained=True))
-    assert "<strong>The documents don't say.</strong> I found" in english
+    assert "<strong>The documents don&#39;t say.</strong> I found" in english
