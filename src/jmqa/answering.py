@@ -32,7 +32,6 @@ from .types import Answer, Citation, Hit
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Thresholds:
     """The knobs of sentence scoring (chosen on the first gold set, now the start of eval/dev.jsonl); abstention is in `Calibration`."""

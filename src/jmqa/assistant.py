@@ -18,11 +18,11 @@ from .collection import Added, Entry, add_files, entries, remove_file
 from .config import Settings
 from .conversation import as_turns, resolve
 from .embedding import Embedder, SentenceTransformerEmbedder
+from .abstention import abstention_text
 from .errors import BadInputError, JmqaError, ModelUnavailableError
 from .index import CURRENT, Index, load_or_build
 from .ingest import load_corpus
 from .llm import LLM, load_llm
-from .abstention import abstention_text
 from .multilingual import detect_language, language_name, translate_question
 from .reader import ReadingAnswerer
 from .retrieval import Retriever
