@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .abstention import abstention_text
 from .answering import ExtractiveAnswerer, TermStatistics, Thresholds
 from .calibration import Calibration, load_calibration
 from .collection import Added, Entry, add_files, entries, remove_file
 from .config import Settings
 from .conversation import as_turns, resolve
 from .embedding import Embedder, SentenceTransformerEmbedder
-from .abstention import abstention_text
 from .errors import BadInputError, JmqaError, ModelUnavailableError
 from .index import CURRENT, Index, load_or_build
 from .ingest import load_corpus
