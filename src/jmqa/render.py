@@ -48,9 +48,8 @@ def marked_text(text: str, citations: Sequence[Citation]) -> str:
 def answer_html(answer: Answer, documents: dict[str, Document] | None = None) -> str:
     """The reply bubble for a final answer; an abstention is shown as a calm note, not as an answer."""
     if answer.abstained:
-        headline, rest = split_abstention(answer.text)
-        space = "" if headline.endswith(("。", "！", "？")) else " "  # full-width stops carry their own space
-        body = f"<strong>{esc(headline)}</strong>{space}{esc(rest)}" if rest else esc(answer.text)
+        headline, rest = split_abstention(answer.text)  # the text keeps the space its language puts between them
+        body = f"<strong>{esc(headline)}</strong>{esc(answer.text[len(headline):])}" if rest else esc(answer.text)
         return (f'<div class="jmqa-abstain"><span class="jmqa-icon" aria-hidden="true">i</span>'
                 f"<div>{body}</div></div>")
     # a calibrated estimate is never certainty: 0.998 shows as 99%, not 100%
