@@ -102,11 +102,14 @@ def test_the_prompt_holds_the_sources_then_the_conversation_then_the_question(ba
 
 
 def test_a_question_in_another_language_is_answered_in_it(base):
-    llm = ScriptedLLM("核心产业包括纺织和服装 [12]。", {"核心产业有哪些？": "What are the core industries?",
-                                                 "核心产业包括纺织和服装。": "The core industries include textile and clothing."})
+    llm = ScriptedLLM("The core industries include textile and clothing [12].",
+                      {"核心产业有哪些？": "What are the core industries?",
+                       "The core industries include textile and clothing.": "核心产业包括纺织和服装。"})
     answer = with_llm(base, llm).ask("核心产业有哪些？", mode="generative")
-    assert any("(Answer in Chinese" in p[-1]["content"] for p in llm.prompts)  # told which language to answer in
-    assert llm.prompts[-1][-1]["content"] == "核心产业包括纺织和服装。"  # the answer is checked in translation
+    # drafted in the sources' language, checked in it, and the checked sentence translated for the asker
+    assert any("(Answer in English" in p[-1]["content"] for p in llm.prompts)
+    assert llm.prompts[-1][-1]["content"] == "The core industries include textile and clothing."
+    assert "核心产业有哪些？" in llm.prompts[-1][0]["content"]  # the question beside it: names as the asker writes them
     assert not answer.abstained and answer.text.startswith("核心产业包括纺织和服装")
     assert "core industries are electricals" in answer.citations[0].quote
 

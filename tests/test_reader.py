@@ -12,6 +12,7 @@ from jmqa.reader import (
     ReadingAnswerer,
     answer_messages,
     cited_text,
+    localize,
     parse_draft,
     script_of,
     select_sources,
@@ -56,11 +57,11 @@ def test_the_reading_budget_keeps_the_best_hits_first():
 
 def test_prompt_puts_numbered_sources_first_and_the_conversation_before_the_question():
     messages = answer_messages(_sources(), "Who founded it?", [Turn("Where is Lyon?", "In France [1].")],
-                               language="Chinese")
+                               write_in="English")
     assert messages[0]["role"] == "system" and "[3] The Romans founded it in 43 BC." in messages[0]["content"]
     assert REFUSAL in messages[0]["content"]
     assert [m["role"] for m in messages[1:]] == ["user", "assistant", "user"]
-    assert messages[-1]["content"].startswith("Who founded it?") and "Chinese" in messages[-1]["content"]
+    assert messages[-1]["content"].startswith("Who founded it?") and "English" in messages[-1]["content"]
     # the same sources make the same prefix, whatever the question: the prompt cache reuses it
     assert answer_messages(_sources(), "Another?")[0] == answer_messages(_sources(), "Who?")[0]
 
@@ -200,3 +201,38 @@ def test_a_short_first_clause_is_a_lead_and_runs_on_into_its_claim():
     out = _verify("Yes, it lies where the Rhône meets the Saône [2].")
     assert cited_text(out)[0] == "Yes, it lies where the Rhône meets the Saône [1]."
     assert [v.supported for v in _verify("Yes, the Greeks built it in 12 BC [3].")] == [False, False]
+
+
+def test_the_checked_answer_is_translated_sentence_by_sentence_and_a_bad_translation_keeps_the_checked_one():
+    out = _verify("Yes, the Romans founded it in 43 BC [3]. Its silk industry grew in the 16th century [4].")
+    local = {("Yes,", ""): "是的，", ("the Romans founded it in 43 BC.", "谁建立了里昂？"): "罗马人在公元前43年建立了它。",
+             ("Its silk industry grew in the 16th century.", "谁建立了里昂？"): "它的丝绸业在17世纪发展起来。",  # a wrong number
+             ("Its silk industry grew in the 16th century.", ""): "它的丝绸业在18世纪发展起来。"}
+    text, used = cited_text(localize(out, lambda s, q: local[s, q], "谁建立了里昂？"))
+    assert text == "是的，罗马人在公元前43年建立了它 [1]。 Its silk industry grew in the 16th century [2]."
+    assert used == [2, 3]
+    # an untranslatable reply, or one that turns the answer into a question, keeps the checked sentence
+    assert cited_text(localize(out, lambda s, q: ""))[0] == cited_text(out)[0]
+    assert cited_text(localize(out, lambda s, q: "罗马人建立了它吗？"))[0] == cited_text(out)[0]
+    # a translation with the question beside it that echoes the question is tried again without it
+    echo = {"谁建立了里昂？": "谁建立了里昂？", "": "罗马人建立了它。"}
+    assert cited_text(localize(out[1:2], lambda s, q: echo[q], "谁建立了里昂？"))[0] == "罗马人建立了它 [1]。"
+    # numerals written as words without a scale are words too ("三角洲" holds 三): they do not count as numbers
+    (v,) = _verify("It lies where the Rhône meets the Saône [2].")
+    assert localize([v], lambda s, q: "它位于罗讷河与索恩河的三角洲。")[0].localized
+
+
+class _Translating(_Model):
+    """Drafts in the sources' language; translates whatever it is asked to into Chinese."""
+
+    def chat(self, messages, **kw):
+        return {"The Romans founded it in 43 BC.": "罗马人在公元前43年建立了它。"}.get(messages[-1]["content"], "")
+
+
+def test_a_question_in_another_language_is_drafted_and_checked_in_the_sources_then_translated():
+    reader = ReadingAnswerer(_Translating("The Romans founded it in 43 BC [3]."), HashEmbedder(),
+                             AnswerCalibration(threshold=0.3))
+    *pieces, answer = reader.stream("Who founded Lyon?", _hits(), query="Who founded Lyon?", language="Chinese")
+    assert pieces == []  # the draft is in the sources' language: the asker sees only the translated answer
+    assert not answer.abstained and answer.text == "罗马人在公元前43年建立了它 [1]。"
+    assert answer.citations[0].quote == "The Romans founded it in 43 BC."

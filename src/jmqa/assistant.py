@@ -284,9 +284,10 @@ class Assistant:
              llm: LLM | None = None) -> tuple[Reading, list[Hit]]:
         """The question as jmqa reads it, and the hits retrieved for it: the first half of every answer.
 
-        With `llm` (the generative path) the model reads the conversation itself: the question stays as
-        asked, its language is detected, it is translated into the corpus's language for retrieval when it
-        differs, and a follow-up also retrieves with the last question in front of it. Without one (the
+        With `llm` (the generative path) the model reads the conversation itself: the question's language
+        is detected, it is translated into the corpus's language for retrieval when it differs (the model
+        reads it as asked, drafts in the corpus's language, and the checked answer is translated), and a follow-up also retrieves with the last question
+        in front of it. Without one (the
         extractive path) follow-ups are resolved by the cheap rules of `conversation.resolve`."""
         turns = as_turns(history)
         k = k or self.settings.top_k

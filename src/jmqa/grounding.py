@@ -77,13 +77,14 @@ _VALUE = re.compile(r"(\d+(?:[.,]\d+)*|[零〇一二两三四五六七八九十]
                     r"(?:\s*(?:hundreds?|thousands?|millions?|billions?|[百千万萬亿億]))*)?", re.IGNORECASE)
 
 
-def number_values(text: str) -> set[float]:
+def number_values(text: str, *, bare_numerals: bool = True) -> set[float]:
     """The quantities a text states, as values, whatever the language writes them in: "4 million",
-    "4,000,000" and "400万" are all 4e6; "a hundred" and "一百" are 100."""
+    "4,000,000" and "400万" are all 4e6; "a hundred" and "一百" are 100. `bare_numerals=False` leaves out
+    numerals written in words without a scale ("三" of "三角洲", "一" of "之一"), which words hold too."""
     values = set()
     for m in _VALUE.finditer(text):
         digits, scales = m.group(1), m.group(2)
-        if not digits and not scales:
+        if not digits and not scales or not (bare_numerals or scales or digits[0].isdigit()):
             continue
         value = _numeral(digits) if digits else 1.0
         for scale in re.findall(r"hundreds?|thousands?|millions?|billions?|[百千万萬亿億]", scales or "", re.IGNORECASE):
@@ -103,10 +104,11 @@ def _numeral(token: str) -> float:
     return float("".join(str(int(_DIGITS[ch])) for ch in token))  # 二〇二五 = 2025
 
 
-def values_supported(sentence: str, source: str) -> bool:
+def values_supported(sentence: str, source: str, *, bare_numerals: bool = True) -> bool:
     """Every quantity of the sentence is one the source states (compared by value, for answers written in
-    another language than the source's)."""
-    return number_values(sentence) <= number_values(source)
+    another language than the source's). `bare_numerals=False`: the sentence's numerals written in words
+    without a scale count for nothing (see `number_values`)."""
+    return number_values(sentence, bare_numerals=bare_numerals) <= number_values(source)
 
 
 def _quantities(tokens: list[str]) -> list[tuple[str, str]]:

@@ -1,9 +1,10 @@
 """Hits + conversation -> a verified, cited Answer: the model reads enough of the retrieved text, writes the
-answer with [n] markers in the asker's language, and every sentence is checked against the sources.
+answer with [n] markers in the sources' language, every sentence is checked against the sources, and what
+stands is translated into the asker's language when that is another.
 
 The flow is one way: `select_sources` (read enough, in document order) -> `answer_messages` (the prompt
 template) -> the model's draft -> `parse_draft` -> `verify` (each sentence against the sentence it cites)
--> the calibrated decision (`AnswerCalibration`). Nothing here knows a question form or a language: the
+-> the calibrated decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's language). Nothing here knows a question form or a language: the
 model is told the forms in the prompt template, and verification compares scripts, numbers and meaning.
 """
 
@@ -15,7 +16,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 
@@ -28,7 +29,7 @@ from .chunking import split_sentences
 from .evidence import Candidate, candidate_sentences
 from .grounding import MARKER, check_sentence, values_supported
 from .llm import LLM, Message
-from .multilingual import translate_statement
+from .multilingual import translate_answer, translate_statement
 from .types import Answer, Citation, Document, Hit, Turn
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,9 @@ def prompt_template(name: str = "answer.txt") -> str:
     return resources.files("jmqa").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
-# Where each writing system's letters lie in Unicode: an answer to a question in another script than the
-# sources' must start in the question's script (a small model otherwise drifts into the sources' language).
-SCRIPT_RANGES = {"CJK": "\u4e00-\u9fff", "HANGUL": "\uac00-\ud7af", "HIRAGANA": "\u3040-\u309f",
+# Where each writing system's letters lie in Unicode: a draft read against a conversation held in another
+# language must start in the sources' script (a small model otherwise drifts into the conversation's language).
+SCRIPT_RANGES = {"LATIN": "A-Za-z\u00c0-\u024f", "CJK": "\u4e00-\u9fff", "HANGUL": "\uac00-\ud7af", "HIRAGANA": "\u3040-\u309f",
                  "KATAKANA": "\u30a0-\u30ff", "CYRILLIC": "\u0400-\u04ff", "GREEK": "\u0370-\u03ff",
                  "ARABIC": "\u0600-\u06ff", "HEBREW": "\u0590-\u05ff", "THAI": "\u0e00-\u0e7f",
                  "DEVANAGARI": "\u0900-\u097f"}
@@ -82,18 +83,19 @@ SCRIPT_RANGES = {"CJK": "\u4e00-\u9fff", "HANGUL": "\uac00-\ud7af", "HIRAGANA": 
 
 def answer_grammar(script: str | None = None) -> str:
     """The GBNF form of an answer (prompts/answer.gbnf): statements each closed by its source's number;
-    with `script` (one of SCRIPT_RANGES), the answer's first letter is in that script."""
+    with `script` (one of SCRIPT_RANGES), the answer starts with a letter of that script or a digit."""
     grammar = prompt_template("answer.gbnf")
     if script not in SCRIPT_RANGES:
         return grammar
-    return grammar.replace("root ::= claim+", f"root ::= [{SCRIPT_RANGES[script]}] claim+", 1)
+    return grammar.replace("root ::= claim+", f"root ::= [{SCRIPT_RANGES[script]}0-9] claim+", 1)
 
 
 def answer_messages(sources: Sequence[Candidate], question: str, history: Sequence[Turn] = (), *,
-                    language: str | None = None, refusal: bool = True, template: str | None = None) -> list[Message]:
+                    write_in: str | None = None, refusal: bool = True, template: str | None = None) -> list[Message]:
     """The chat prompt: rules and numbered sources first (a prefix shared by every question on the same
-    sources), then the conversation as jmqa answered it, then the question. `language`: the name of the
-    language to answer in, when it is not the sources' own. `refusal`: whether the rules offer the
+    sources), then the conversation as jmqa answered it, then the question. `write_in`: the name of the
+    language to write the draft in when the question is in another (the sources'; the checked answer is
+    translated afterwards). `refusal`: whether the rules offer the
     refusal; the probe's prompt does (its chance is the signal), the answer's does not (whether to answer
     is decided by calibration, not by the model's greedy first word)."""
     several = len({c.doc_id for c in sources}) > 1  # then each document's first sentence carries its title
@@ -101,12 +103,10 @@ def answer_messages(sources: Sequence[Candidate], question: str, history: Sequen
                          f"{_one_line(c.text)}" for i, c in enumerate(sources, start=1))
     rule = f"- If the sources do not answer the question, reply only: {REFUSAL}\n" if refusal else ""
     system = (template or prompt_template()).format(refusal_rule=rule, sources=numbered)
-    if language is not None:  # after the sources: the shared prefix stays cached
-        system += f"\nAnswer in {language}, whatever the language of the sources."
     messages: list[Message] = [{"role": "system", "content": system}]
     for turn in history:
         messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
-    ask = question if language is None else f"{question}\n(Answer in {language}.)"
+    ask = question if write_in is None else f"{question}\n(Answer in {write_in}.)"
     return messages + [{"role": "user", "content": ask}]
 
 
@@ -177,6 +177,7 @@ class Verified:
     supported: bool
     how: str  # "checked" (words and meaning), "translated" (so, in the sources' language), "cited" (another
     # script, no translator: its citation and numbers), "lead", "unsupported"
+    localized: bool = False  # the sentence is the asker's-language translation of the one checked
 
 
 def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
@@ -185,9 +186,9 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     """Check every sentence of the draft against the sources.
 
     A sentence must be backed by a source sentence (its words and numbers, or its meaning;
-    `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best. An answer written in the asker's language
-    comes with `translate` (into the sources' language): each sentence is checked in translation by the
-    same rules, and its own numbers by value; as a translation rewords, one close enough in meaning
+    `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best. A
+    sentence in another script than the sources', with `translate` (into the sources' language), is checked
+    in translation by the same rules, and its own numbers by value; as a translation rewords, one close enough in meaning
     (`min_translated_meaning`) stands on fewer shared words. Without one, a sentence in another script than the sources'
     can only be held to citing a real source that holds its numbers. A very short sentence with no
     citation ("Yes.") leads the sentence after it and stands if that one does.
@@ -199,10 +200,10 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     for n, (sentence, _) in enumerate(draft.sentences):
         if leads[n]:
             continue
-        if translate is not None:
-            checked[n] = translate(sentence)
-        elif script_of(sentence) in ("", sources_script):
+        if script_of(sentence) in ("", sources_script):
             checked[n] = sentence
+        elif translate is not None:
+            checked[n] = translate(sentence)
     to_embed = [t for t in checked.values() if t]
     vectors = dict(zip((n for n, t in checked.items() if t), embedder.encode(to_embed))) if to_embed else {}
     out: list[Verified] = []
@@ -239,6 +240,36 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     return out
 
 
+QUESTION_MARKS = "?？؟"
+
+
+def localize(verified: Sequence[Verified], translate: Callable[[str, str], str], question: str = "") -> list[Verified]:
+    """The supported sentences in the asker's language: `translate(sentence, question)` gives each one,
+    with the question it answers beside it, and alone when that translation is not usable (a lead such as
+    "Yes," is translated alone). A translation is usable if it is still a statement (not a question) and
+    states no quantity the checked sentence does not (compared by value); with none, the checked sentence
+    stays, in the sources' language."""
+    out: list[Verified] = []
+    for v in verified:
+        if not v.supported:
+            out.append(v)
+            continue
+        contexts = ("",) if v.how == "lead" or not question else (question, "")
+        local = next((t for t in (translate(v.sentence, c) for c in contexts) if _translates(t, v.sentence)), "")
+        if local:
+            out.append(replace(v, sentence=local, localized=True))
+        else:
+            log.info("kept the checked sentence %r untranslated", v.sentence)
+            out.append(v)
+    return out
+
+
+def _translates(local: str, checked: str) -> bool:
+    """A usable translation: still a statement, and no quantity the checked sentence does not state."""
+    asks = bool(local) and local.rstrip()[-1] in QUESTION_MARKS and checked.rstrip()[-1] not in QUESTION_MARKS
+    return bool(local) and not asks and values_supported(local, checked, bare_numerals=False)
+
+
 def _valid(cited: Sequence[int], n_sources: int) -> tuple[int, ...]:
     """The cited source numbers that exist, as 0-based indices, each once."""
     return tuple(dict.fromkeys(i - 1 for i in cited if 1 <= i <= n_sources))
@@ -272,8 +303,10 @@ def cited_text(verified: Sequence[Verified]) -> tuple[str, list[int]]:
         body = body[:-1] if body[-1] in ".!?。！？" else body
         markers = "".join(f" [{used.index(i) + 1}]" for i in v.sources)
         parts.append(f"{body}{markers}{end}")
-    wide = bool(parts) and all(_is_wide(p[0]) for p in parts)
-    return ("" if wide else " ").join(parts), used
+    text = ""
+    for part in parts:  # no space between two sentences in a script written without spaces
+        text += part if not text or (_is_wide(text[-1]) and _is_wide(part[0])) else f" {part}"
+    return text, used
 
 
 # ---------------------------------------------------------------- the decision
@@ -313,16 +346,19 @@ class ReadingAnswerer:
                language: str | None = None, documents: Mapping[str, Document] | None = None
                ) -> Iterator[str | Answer]:
         """Yield the draft's text as the model writes it, then the verified Answer. `documents`: the
-        corpus's documents, so that a short retrieved document is read whole."""
+        corpus's documents, so that a short retrieved document is read whole. `language`: the name of the
+        asker's language when it is not the sources'; the draft, in the sources' language, is then not
+        shown, and the Answer is its checked sentences translated (`localize`)."""
         t0 = time.perf_counter()
         sources = select_sources(hits, self.budget_chars, documents)
         if not sources:
             yield self._abstain(query, hits, 1.0, {"read_s": round(time.perf_counter() - t0, 4)}, "nothing retrieved")
             return
-        messages = answer_messages(sources, question, history, language=language)
+        write_in = self.sources_language if language is not None else None
+        messages = answer_messages(sources, question, history, write_in=write_in)
         p_refusal = self.llm.probe(messages, REFUSAL, question).reply_probability
-        messages = answer_messages(sources, question, history, language=language, refusal=False)
-        script = script_of(question) if language is not None else None
+        messages = answer_messages(sources, question, history, write_in=write_in, refusal=False)
+        script = script_of(" ".join(c.text for c in sources)) if language is not None else None
         t1 = time.perf_counter()
         best_case = max(self.calibration.probability(_log(p_refusal), supported, relevance)
                         for supported in (0.0, 1.0) for relevance in (0.0, 1.0))
@@ -336,25 +372,28 @@ class ReadingAnswerer:
             if first is None:
                 first = time.perf_counter() - t0
             pieces.append(piece)
-            yield piece
+            if language is None:
+                yield piece
         t2 = time.perf_counter()
-        answer = self.decide("".join(pieces), sources, p_refusal, query=query, hits=hits, language=language)
+        answer = self.decide("".join(pieces), sources, p_refusal, query=query, hits=hits, language=language,
+                             question=question)
         timings = {"probe_s": round(t1 - t0, 4), "first_token_s": round(first or 0.0, 4),
                    "generate_s": round(t2 - t1, 4), "verify_s": round(time.perf_counter() - t2, 4)}
         yield Answer(**{**answer.__dict__, "timings": timings})
 
     def decide(self, reply: str, sources: Sequence[Candidate], p_refusal: float, *, query: str,
-               hits: Sequence[Hit], language: str | None = None) -> Answer:
+               hits: Sequence[Hit], language: str | None = None, question: str = "") -> Answer:
         """The verified answer, or an abstention when the model refused, nothing stands, or the calibrated
-        probability is below the threshold. `language`: the one the answer was asked in, when it is not the
-        sources' (its sentences are then translated back to be checked)."""
+        probability is below the threshold. A draft sentence in another script than the sources' is
+        translated into their language to be checked. `language`: the one the question was asked in, when it
+        is not the sources'; the checked answer is translated into it, with `question` (as asked) beside it."""
         draft = parse_draft(reply)
         if draft.refused:
             p = self.calibration.probability(_log(p_refusal), 0.0, 0.0)
             return self._abstain(query, hits, 1.0 - p, {}, "the model found no answer")
         vectors = self._vectors(sources)
-        translate = None if language is None else (lambda s: translate_statement(self.llm, s, self.sources_language))
-        verified = verify(draft, sources, self.embedder, vectors, translate=translate)
+        verified = verify(draft, sources, self.embedder, vectors,
+                          translate=lambda s: translate_statement(self.llm, s, self.sources_language))
         for v in verified:
             if not v.supported:
                 log.info("dropped an unsupported answer sentence: %r", v.sentence)
@@ -369,6 +408,9 @@ class ReadingAnswerer:
         if p < self.calibration.threshold:
             log.info("abstaining: p=%.2f below %.2f (draft %r)", p, self.calibration.threshold, reply[:200])
             return self._abstain(query, hits, 1.0 - p, {}, "below the threshold", signals=signals)
+        if language is not None:
+            text, used = cited_text(localize(verified, lambda s, q: translate_answer(self.llm, s, language, q,
+                                                                                     self.sources_language), question))
         citations = tuple(Citation(sources[i].doc_id, sources[i].title, sources[i].start, sources[i].end,
                                    sources[i].text, round(float(vectors[i] @ qv), 4)) for i in used)
         return Answer(text=text, citations=citations, abstained=False, confidence=round(p, 4), mode=self.mode,
