@@ -219,7 +219,7 @@ def test_the_checked_answer_is_translated_sentence_by_sentence_and_a_bad_transla
     assert cited_text(localize(out[1:2], lambda s, q: echo[q], "谁建立了里昂？"))[0] == "罗马人建立了它 [1]。"
     # numerals written as words without a scale are words too ("三角洲" holds 三): they do not count as numbers
     (v,) = _verify("It lies where the Rhône meets the Saône [2].")
-    assert localize([v], lambda s, q: "它位于罗讷河与索恩河的三角洲。")[0].localized
+    assert localize([v], lambda s, q: "它位于罗讷河与索恩河的三角洲。")[0].sentence == "它位于罗讷河与索恩河的三角洲。"
 
 
 class _Translating(_Model):

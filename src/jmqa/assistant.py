@@ -286,9 +286,9 @@ class Assistant:
 
         With `llm` (the generative path) the model reads the conversation itself: the question's language
         is detected, it is translated into the corpus's language for retrieval when it differs (the model
-        reads it as asked, drafts in the corpus's language, and the checked answer is translated), and a follow-up also retrieves with the last question
-        in front of it. Without one (the
-        extractive path) follow-ups are resolved by the cheap rules of `conversation.resolve`."""
+        reads it as asked, drafts in the corpus's language, and the checked answer is translated), and a
+        follow-up also retrieves with the last question in front of it. Without one (the extractive path)
+        follow-ups are resolved by the cheap rules of `conversation.resolve`."""
         turns = as_turns(history)
         k = k or self.settings.top_k
         corpus_language = self.settings.corpus_language

@@ -4,8 +4,9 @@ stands is translated into the asker's language when that is another.
 
 The flow is one way: `select_sources` (read enough, in document order) -> `answer_messages` (the prompt
 template) -> the model's draft -> `parse_draft` -> `verify` (each sentence against the sentence it cites)
--> the calibrated decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's language). Nothing here knows a question form or a language: the
-model is told the forms in the prompt template, and verification compares scripts, numbers and meaning.
+-> the calibrated decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's
+language). Nothing here knows a question form or a language: the model is told the forms in the prompt
+template, and verification compares scripts, numbers and meaning.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def prompt_template(name: str = "answer.txt") -> str:
 
 # Where each writing system's letters lie in Unicode: a draft read against a conversation held in another
 # language must start in the sources' script (a small model otherwise drifts into the conversation's language).
-SCRIPT_RANGES = {"LATIN": "A-Za-z\u00c0-\u024f", "CJK": "\u4e00-\u9fff", "HANGUL": "\uac00-\ud7af", "HIRAGANA": "\u3040-\u309f",
-                 "KATAKANA": "\u30a0-\u30ff", "CYRILLIC": "\u0400-\u04ff", "GREEK": "\u0370-\u03ff",
+SCRIPT_RANGES = {"LATIN": "A-Za-z\u00c0-\u024f", "CJK": "\u4e00-\u9fff", "HANGUL": "\uac00-\ud7af",
+                 "HIRAGANA": "\u3040-\u309f", "KATAKANA": "\u30a0-\u30ff", "CYRILLIC": "\u0400-\u04ff", "GREEK": "\u0370-\u03ff",
                  "ARABIC": "\u0600-\u06ff", "HEBREW": "\u0590-\u05ff", "THAI": "\u0e00-\u0e7f",
                  "DEVANAGARI": "\u0900-\u097f"}
 
@@ -177,7 +178,6 @@ class Verified:
     supported: bool
     how: str  # "checked" (words and meaning), "translated" (so, in the sources' language), "cited" (another
     # script, no translator: its citation and numbers), "lead", "unsupported"
-    localized: bool = False  # the sentence is the asker's-language translation of the one checked
 
 
 def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
@@ -188,8 +188,8 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     A sentence must be backed by a source sentence (its words and numbers, or its meaning;
     `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best. A
     sentence in another script than the sources', with `translate` (into the sources' language), is checked
-    in translation by the same rules, and its own numbers by value; as a translation rewords, one close enough in meaning
-    (`min_translated_meaning`) stands on fewer shared words. Without one, a sentence in another script than the sources'
+    in translation by the same rules, and its own numbers by value; as a translation rewords, one close
+    enough in meaning (`min_translated_meaning`) stands on fewer shared words. Without one, a sentence in another script than the sources'
     can only be held to citing a real source that holds its numbers. A very short sentence with no
     citation ("Yes.") leads the sentence after it and stands if that one does.
     """
@@ -257,7 +257,7 @@ def localize(verified: Sequence[Verified], translate: Callable[[str, str], str],
         contexts = ("",) if v.how == "lead" or not question else (question, "")
         local = next((t for t in (translate(v.sentence, c) for c in contexts) if _translates(t, v.sentence)), "")
         if local:
-            out.append(replace(v, sentence=local, localized=True))
+            out.append(replace(v, sentence=local))
         else:
             log.info("kept the checked sentence %r untranslated", v.sentence)
             out.append(v)
@@ -266,8 +266,10 @@ def localize(verified: Sequence[Verified], translate: Callable[[str, str], str],
 
 def _translates(local: str, checked: str) -> bool:
     """A usable translation: still a statement, and no quantity the checked sentence does not state."""
-    asks = bool(local) and local.rstrip()[-1] in QUESTION_MARKS and checked.rstrip()[-1] not in QUESTION_MARKS
-    return bool(local) and not asks and values_supported(local, checked, bare_numerals=False)
+    if not local.strip():
+        return False
+    asks = local.rstrip()[-1] in QUESTION_MARKS and checked.rstrip()[-1] not in QUESTION_MARKS
+    return not asks and values_supported(local, checked, bare_numerals=False)
 
 
 def _valid(cited: Sequence[int], n_sources: int) -> tuple[int, ...]:
