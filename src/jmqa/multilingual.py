@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 
 from .llm import LLM
 
@@ -85,13 +86,15 @@ def language_name(code: str) -> str:
 
 def translate_question(llm: LLM, question: str, target: str = "English") -> str:
     """The question in `target` (first line of the model's reply); the original if the reply is unusable."""
-    return _translate(llm, question, target, "questions", "an answer", _QUESTIONS) or question
+    system = TRANSLATE_PROMPT.format(kind="questions", target=target, never="an answer")
+    return _translate(llm, question, system, _QUESTIONS) or question
 
 
 def translate_statement(llm: LLM, sentence: str, target: str = "English") -> str:
     """An answer sentence in `target`, so that it can be checked against sources written in it; "" if the
     reply is unusable (the caller must then treat the sentence as unchecked)."""
-    return _translate(llm, sentence, target, "statements", "a comment or a correction", _STATEMENTS)
+    system = TRANSLATE_PROMPT.format(kind="statements", target=target, never="a comment or a correction")
+    return _translate(llm, sentence, system, _STATEMENTS)
 
 
 def translate_answer(llm: LLM, sentence: str, target: str, question: str, source: str = "English") -> str:
@@ -102,13 +105,12 @@ def translate_answer(llm: LLM, sentence: str, target: str, question: str, source
     context = ANSWER_CONTEXT.format(question=" ".join(question.split())) if question.strip() else ""
     system = ANSWER_PROMPT.format(source=source, target=target, context=context,
                                   names=NAMES_IN_CONTEXT if context else NAMES)
-    return _translate(llm, sentence, target, "", "", [], system=system)
+    return _translate(llm, sentence, system)
 
 
-def _translate(llm: LLM, text: str, target: str, kind: str, never: str, examples: list[tuple[str, str]], *,
-               system: str | None = None) -> str:
-    """The model's translation of `text` (first line of its reply), or "" when it gave none."""
-    system = system or TRANSLATE_PROMPT.format(kind=kind, target=target, never=never)
+def _translate(llm: LLM, text: str, system: str, examples: Sequence[tuple[str, str]] = ()) -> str:
+    """The model's translation of `text` under the `system` prompt, after the worked `examples` (first line
+    of its reply), or "" when it gave none."""
     messages = [{"role": "system", "content": system}]
     for source, translation in examples:
         messages += [{"role": "user", "content": source}, {"role": "assistant", "content": translation}]
