@@ -194,3 +194,16 @@ def test_chinese_question_is_answered_in_chinese_from_the_english_text(real):
     assert not answer.abstained and "industr" in answer.query.lower()  # retrieval read it in English
     assert sum("\u4e00" <= ch <= "\u9fff" for ch in answer.text) > 5
     assert real.ask("江门的市长是谁？", mode="generative").abstained
+
+
+def test_a_short_follow_up_in_chinese_retrieves_with_the_last_question_read_in_english(base):
+    # "为什么？" carries nothing to search for; the conversation so far does, once it is in the corpus's language
+    llm = ScriptedLLM("", translations={"江门被称为什么？": "What is Jiangmen dubbed as?", "为什么？": "Why?"})
+    qa = with_llm(base, llm)
+    history = [("江门被称为什么？", "江门被称为“中国海外华人第一故乡”[1]。")]
+    for _ in range(2):
+        reading, hits = qa.read("为什么？", history, llm=llm)
+        assert reading.query == "Why?" and reading.language is not None
+        assert any("Hometown of Overseas Chinese" in h.chunk.text for h in hits)
+    asked = [m[-1]["content"] for m in llm.prompts]
+    assert asked.count("江门被称为什么？") == 1  # translated once, then remembered

@@ -87,6 +87,9 @@ class Assistant:
         self._refresh_lock = threading.Lock()
         self._documents_lock = threading.Lock()  # one change of the corpus at a time
         self._refresh_checked = time.monotonic()
+        # questions already put into the corpus's language: a conversation's last question is read again
+        # with its follow-up, and is not translated twice
+        self._translations: dict[str, str] = {}
 
     def refresh(self, *, min_interval: float = 1.0) -> bool:
         """Swap in a newer index when `jmqa index` (or `--watch`) has written one; True if it did.
@@ -196,7 +199,7 @@ class Assistant:
             settings = settings.for_corpus(corpus_dir, index_dir)
         elif index_dir is not None:
             settings = settings.model_copy(update={"index_dir": Path(index_dir)})
-        embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
+        embedder = embedder or SentenceTransformerEmbedder.from_settings(settings)
         docs = load_corpus(settings.corpus_dir, max_bytes=settings.max_file_bytes)
         index, status = load_or_build(
             docs, settings.index_dir, embedder,
@@ -299,15 +302,28 @@ class Assistant:
             resolution = resolve(question, turns)
             return (Reading(resolution.question, resolution.query, None, tuple(turns), asked_in),
                     self.retriever.search(resolution.query, k=k))
-        query = question
-        if language is not None and language != corpus_language:
-            query = translate_question(llm, question, language_name(corpus_language))
+        query = self._in_corpus_language(llm, question, language)
         hits = self.retriever.search(query, k=k)
-        if turns:  # the follow-up's own hits first, then those of the conversation so far
+        if turns:  # the follow-up's own hits first, then those of the conversation so far, both read in the corpus's language
+            last = turns[-1].question
+            last = self._in_corpus_language(llm, last, detect_language(last))
             seen = {h.chunk.chunk_id for h in hits}
-            hits += [h for h in self.retriever.search(f"{turns[-1].question} {query}", k=k) if h.chunk.chunk_id not in seen]
+            hits += [h for h in self.retriever.search(f"{last} {query}", k=k) if h.chunk.chunk_id not in seen]
         answer_in = language_name(language) if language not in (None, corpus_language) else None
         return Reading(question, query, answer_in, tuple(turns), asked_in), hits
+
+    def _in_corpus_language(self, llm: LLM, question: str, language: str | None, cache_size: int = 512) -> str:
+        """`question` as retrieval reads it: translated by `llm` into the corpus's language when it is
+        written (`language`) in another; each translation is made once."""
+        target = self.settings.corpus_language
+        if language is None or language == target:
+            return question
+        if (known := self._translations.get(question)) is None:
+            known = translate_question(llm, question, language_name(target))
+            if len(self._translations) >= cache_size:
+                self._translations.clear()
+            self._translations[question] = known
+        return known
 
     def ask_stream(self, question: str, history: Iterable[Any] | None = None, *, k: int | None = None,
                    mode: str | None = None) -> Iterator[str | Answer]:
