@@ -112,3 +112,14 @@ def test_a_text_gets_the_same_vector_alone_or_in_a_batch_of_longer_texts(int8_em
     # int8 quantises activations with one scale per batch, so its vectors move a little with the batch
     alone, batched = alone_and_batched(int8_embedder)
     assert alone @ batched >= 0.98
+
+
+def test_the_onnx_session_runs_on_the_threads_the_settings_give(tmp_path):
+    from jmqa.config import Settings
+
+    settings = Settings(embedding_backend="onnx", embedding_threads=1, cache_dir=tmp_path)
+    e = SentenceTransformerEmbedder.from_settings(settings)
+    assert (e.backend, e.threads, e.cache_dir) == ("onnx", 1, tmp_path)
+    e.warm_up()
+    assert e._model._session.get_session_options().intra_op_num_threads == 1
+    assert e.encode(SENTENCES[:1]).shape == (1, e.dim)

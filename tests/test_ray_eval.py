@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from jmqa import Assistant
+from jmqa.errors import BadInputError
 from jmqa.distributed import INSTALL_HINT, DistributedError, Group, make_groups
 from jmqa.evaluate import evaluate
 from jmqa.questions import QAItem
@@ -187,3 +188,25 @@ def test_the_ray_flag_before_the_file_reads_the_file_as_the_questions(monkeypatc
     assert code == 1 and INSTALL_HINT in capsys.readouterr().err  # it got as far as starting Ray
     assert main(["eval", "--ray", str(tmp_path / "missing.jsonl")]) == 2
     assert "give the questions file" in capsys.readouterr().err
+
+
+def test_a_workers_model_and_embedder_run_on_the_cpus_it_reserves(monkeypatch, tmp_path):
+    pytest.importorskip("ray")
+    import jmqa.distributed as distributed
+    from jmqa.config import Settings
+
+    built = {}
+
+    def capture(groups, factory, keep, **kw):
+        built["settings"] = factory.keywords["settings"]
+
+    monkeypatch.setattr(distributed, "run_on_ray", capture)
+    settings = Settings(corpus_dir=SOURCE_CORPUS, index_dir=tmp_path / "index", llm_threads=2)
+    for cpus in (1, 2):  # by default one worker per core, each on one thread
+        kw = {"worker_cpus": cpus} if cpus > 1 else {}
+        evaluate(gold_slice(1), None, mode="extractive", settings=settings, embedder=HashEmbedder(),
+                 ray_address="local", **kw)
+        assert built["settings"].llm_threads == built["settings"].embedding_threads == cpus
+    assert settings.llm_threads == 2  # the driver's own settings are left as they were
+    with pytest.raises(BadInputError, match="worker_cpus must be at least 1"):
+        evaluate(gold_slice(1), None, mode="extractive", settings=settings, ray_address="local", worker_cpus=0)

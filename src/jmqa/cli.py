@@ -41,7 +41,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = _settings(args)
     t0 = time.perf_counter()
     # lazy: the model loads only if a document must be embedded
-    embedder = SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = SentenceTransformerEmbedder.from_settings(settings)
 
     def report(index, status: str) -> None:
         print(
@@ -126,13 +126,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise BadInputError("give the questions file: jmqa eval QUESTIONS [--ray [ADDRESS]]")
         args.questions, args.ray = Path(args.ray), "local"
     floors = read_floors(args.gate) if args.gate else None
-    if args.workers is not None and not args.ray:
-        raise BadInputError("--workers is the number of Ray workers: give --ray too")
+    if (args.workers is not None or args.worker_cpus != 1) and not args.ray:
+        raise BadInputError("--workers and --worker-cpus size the Ray workers: give --ray too")
     settings = _settings(args)
     report = evaluate(
         args.questions, args.out, mode=args.mode, k=args.k, limit=args.limit, sample=args.sample, seed=args.seed,
         passages=args.passages, resume=args.resume, settings=settings,
         show_progress=settings.show_progress and sys.stderr.isatty(), ray_address=args.ray, workers=args.workers,
+        worker_cpus=args.worker_cpus,
     )
     m = report.metrics
     shown = [f"{name} {m[name]:.3f}" for name in ("answer_accuracy", "citation_accuracy", "abstention_accuracy")
@@ -367,7 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                    help="answer on Ray workers: alone, start a local Ray; with an address (auto, ray://head:10001), "
                         "join that cluster (needs pip install 'jmqa[ray]')")
-    p.add_argument("--workers", type=int, help="Ray workers, one Assistant each (default: the CPUs Ray reports)")
+    p.add_argument("--workers", type=int, help="Ray workers, one Assistant each (default: as many as the CPUs hold)")
+    p.add_argument("--worker-cpus", type=int, default=1,
+                   help="CPUs each Ray worker reserves, and the threads its model and embedder run on (default 1)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("chat", help="chat in the terminal: follow-up questions use the conversation")

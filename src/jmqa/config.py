@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # cosine 1.0000, and a cold start of ~1.8 s instead of ~9 s: no torch or sentence-transformers import).
     # torch: sentence-transformers' fp32 PyTorch path. onnx-int8: dynamically quantised (docs/benchmarks.md)
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = "onnx"
+    # threads one embedding runs on (onnx backends; 0: onnxruntime's own choice, one per core)
+    embedding_threads: int = Field(default=0, ge=0)
 
     # the largest file read into the corpus (megabytes)
     max_file_mb: int = Field(default=50, ge=1, le=2000)

@@ -112,8 +112,9 @@ def import_ray() -> Any:
 
 def run_on_ray(groups: Sequence[Group], factory: Callable[[], Any], keep: Callable[[EvalRecord], None], *,
                mode: str, k: int, depth: int, address: str = "local", workers: int | None = None,
-               max_attempts: int = MAX_ATTEMPTS) -> None:
-    """Answer `groups` on `workers` actors (default and most: the CPUs Ray reports), calling `keep` on each record
+               worker_cpus: int = 1, max_attempts: int = MAX_ATTEMPTS) -> None:
+    """Answer `groups` on `workers` actors of `worker_cpus` CPUs each (default and most: as many as the
+    cluster's CPUs hold), calling `keep` on each record
     of a group as it comes back (on the driver, so one process writes results.jsonl). `address`: "local"
     starts a Ray of its own unless this process is already connected; anything else is ray.init's address
     ("auto", "ray://head:10001", ...). A Ray started here is shut down at the end."""
@@ -129,25 +130,26 @@ def run_on_ray(groups: Sequence[Group], factory: Callable[[], Any], keep: Callab
             raise DistributedError(f"cannot start or join Ray at {address!r}: {exc}") from exc
         started = True
     try:
-        cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        n = min(workers or cpus, cpus)
-        if workers and workers > cpus:  # an actor takes a CPU: one more would wait for a CPU, its groups with it
-            log.warning("%d Ray workers asked for, but the cluster has %d CPUs: using %d", workers, cpus, cpus)
-        _drive(ray, groups, factory, keep, mode=mode, k=k, depth=depth, workers=n, max_attempts=max_attempts)
+        room = max(1, int(ray.cluster_resources().get("CPU", 1)) // worker_cpus)
+        n = min(workers or room, room)
+        if workers and workers > room:  # an actor takes its CPUs: one more would wait for them, its groups with it
+            log.warning("%d Ray workers asked for, but the cluster has room for %d: using %d", workers, room, room)
+        _drive(ray, groups, factory, keep, mode=mode, k=k, depth=depth, workers=n, worker_cpus=worker_cpus,
+               max_attempts=max_attempts)
     finally:
         if started:
             ray.shutdown()
 
 
 def _drive(ray: Any, groups: Sequence[Group], factory: Callable[[], Any], keep: Callable[[EvalRecord], None], *,
-           mode: str, k: int, depth: int, workers: int, max_attempts: int) -> None:
+           mode: str, k: int, depth: int, workers: int, worker_cpus: int, max_attempts: int) -> None:
     """The driver's loop: keep IN_FLIGHT groups per actor, collect whichever finishes first; when an actor
     dies, replace it and queue all its groups again (front of the queue). An actor answers in the order it
     was given, so only its oldest group was being answered: that one alone is charged a try."""
     from ray.exceptions import RayActorError
 
     # SPREAD: on a cluster the actors go to different machines first (an LLM-bound worker wants one to itself)
-    remote = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD")(Answerer)
+    remote = ray.remote(num_cpus=worker_cpus, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD")(Answerer)
     actors = [remote.remote(factory) for _ in range(workers)]
     queue = collections.deque(range(len(groups)))
     attempts: collections.Counter[int] = collections.Counter()

@@ -64,7 +64,7 @@ class SentenceTransformerEmbedder:
     Each backend has its own `model_id`, so an index built with one is rebuilt, not mixed, by another."""
 
     def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32, device: str = "cpu",
-                 backend: str | None = None, cache_dir: Path | None = None):
+                 backend: str | None = None, cache_dir: Path | None = None, threads: int = 0):
         if backend is None or cache_dir is None:
             settings = Settings()
             backend = backend or settings.embedding_backend
@@ -76,8 +76,15 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.device = device
         self.cache_dir = Path(cache_dir)
+        self.threads = threads  # of the onnx backends; 0: onnxruntime's choice
         self._model = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SentenceTransformerEmbedder:
+        """The embedder `settings` name: model, batch size, backend, cache and threads."""
+        return cls(settings.embedding_model, settings.embedding_batch_size, backend=settings.embedding_backend,
+                   cache_dir=settings.cache_dir, threads=settings.embedding_threads)
 
     def warm_up(self) -> None:
         if self._model is not None:
@@ -92,7 +99,8 @@ class SentenceTransformerEmbedder:
             if self.backend == "torch":
                 self._model = _load_sentence_transformer(path, self.device, self.model_id)
             else:
-                self._model = OnnxSentenceEncoder.load(path, self.cache_dir, quantized=self.backend == "onnx-int8")
+                self._model = OnnxSentenceEncoder.load(path, self.cache_dir, quantized=self.backend == "onnx-int8",
+                                                       threads=self.threads)
             log.info("loaded embedding model %s (%s)", path, self.backend)
 
     @property
@@ -149,7 +157,7 @@ class OnnxSentenceEncoder:
         self._inputs = {i.name for i in session.get_inputs()}
 
     @classmethod
-    def load(cls, model_path: str, cache_dir: Path, *, quantized: bool) -> OnnxSentenceEncoder:
+    def load(cls, model_path: str, cache_dir: Path, *, quantized: bool, threads: int = 0) -> OnnxSentenceEncoder:
         try:
             import onnxruntime
             from tokenizers import Tokenizer
@@ -170,6 +178,7 @@ class OnnxSentenceEncoder:
             onnx_file = export_onnx(folder, cache_dir, quantized=quantized)
             options = onnxruntime.SessionOptions()
             options.log_severity_level = 3
+            options.intra_op_num_threads = threads
             session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         except ModelUnavailableError:
             raise

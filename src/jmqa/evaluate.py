@@ -191,6 +191,7 @@ def evaluate(
     show_progress: bool = False,
     ray_address: str | None = None,
     workers: int | None = None,
+    worker_cpus: int = 1,
 ) -> Report:
     """Evaluate the assistant on a question set and return the Report.
 
@@ -201,7 +202,8 @@ def evaluate(
     retrieval (retrieval only: recall@k and MRR of dense, BM25 and hybrid retrieval). With `out_dir`,
     results.jsonl, summary.json, report.md, report.html and the chart are written there; `resume`
     continues an interrupted run in the same folder. `ray_address` ("local" to start a Ray here, or
-    ray.init's address) answers on `workers` Ray actors instead (see jmqa.distributed); then `assistant`,
+    ray.init's address) answers on `workers` Ray actors instead (see jmqa.distributed), each reserving `worker_cpus`
+    CPUs and running its model and embedder on as many threads; then `assistant`,
     when given, must be a picklable zero-argument callable that builds the Assistant on each worker.
     """
     from .config import Settings
@@ -228,14 +230,17 @@ def evaluate(
 
     factory = None
     if ray_address:
-        if workers is not None and workers < 1:
-            raise BadInputError(f"workers must be at least 1, not {workers}")
+        for name, value in (("workers", workers), ("worker_cpus", worker_cpus)):
+            if value is not None and value < 1:
+                raise BadInputError(f"{name} must be at least 1, not {value}")
         from .distributed import import_ray
 
         import_ray()  # fail before anything is loaded when ray is missing
         if assistant is not None and not callable(assistant):
             raise BadInputError("with ray_address, assistant must be a callable that builds the Assistant")
-        factory = assistant or functools.partial(assistant_for, passages, settings=settings, embedder=embedder)
+        # a worker's model and embedder run on the CPUs it reserves (a factory of the caller's sizes its own)
+        sized = settings.model_copy(update={"llm_threads": worker_cpus, "embedding_threads": worker_cpus})
+        factory = assistant or functools.partial(assistant_for, passages, settings=sized, embedder=embedder)
         # the driver opens (or builds) the index once, so the workers only load it and never race to build it
         assistant = factory() if assistant is not None else None
     if assistant is None:
@@ -271,7 +276,8 @@ def evaluate(
                 from .distributed import make_groups, run_on_ray
 
                 run_on_ray(make_groups(todo, items, done, mode=mode), factory, keep, mode=mode, k=k, depth=depth,
-                           address=ray_address, workers=workers)
+                           address=ray_address, workers=workers,
+                           worker_cpus=worker_cpus)
             else:
                 step = RETRIEVAL_BATCH if mode == "retrieval" else 1
                 for start in range(0, len(todo), step):

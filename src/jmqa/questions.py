@@ -320,7 +320,7 @@ def passages_assistant(path: Path, *, settings: Any, embedder: Any = None, show_
     if not Path(path).is_file():
         raise BadInputError(f"passages file {path} does not exist")
     docs = load_passages(path)
-    embedder = embedder or SentenceTransformerEmbedder(settings.embedding_model, settings.embedding_batch_size)
+    embedder = embedder or SentenceTransformerEmbedder.from_settings(settings)
     index_dir = passages_index_dir(path, settings.cache_dir)
     index, status = load_or_build(docs, index_dir, embedder, chunk_size=settings.chunk_size,
                                   chunk_overlap=settings.chunk_overlap, show_progress=show_progress)
