@@ -209,7 +209,7 @@ def test_jmqa_index_prints_what_it_added_updated_removed_and_kept(corpus, tmp_pa
     from jmqa.cli import main
 
     embedder = CountingEmbedder()
-    monkeypatch.setattr("jmqa.embedding.SentenceTransformerEmbedder", lambda *a, **k: embedder)
+    monkeypatch.setattr("jmqa.embedding.SentenceTransformerEmbedder.from_settings", lambda *a, **k: embedder)
     monkeypatch.setenv("JMQA_EMBEDDING_MODEL", embedder.model_id)
     args = ["index", "--corpus", str(corpus), "--index", str(tmp_path / "idx")]
     assert main(args) == 0
