@@ -60,15 +60,17 @@ class SentenceTransformerEmbedder:
     """sentence-transformers model; loads on first use, never from the network.
 
     `backend` "torch" runs it through sentence-transformers; "onnx" and "onnx-int8" through onnxruntime,
-    from an export made once from the local model folder into `cache_dir`. Unset, both come from Settings.
+    from an export made once from the local model folder into `cache_dir`. Unset, these and `threads` come
+    from Settings.
     Each backend has its own `model_id`, so an index built with one is rebuilt, not mixed, by another."""
 
     def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 32, device: str = "cpu",
-                 backend: str | None = None, cache_dir: Path | None = None, threads: int = 0):
-        if backend is None or cache_dir is None:
+                 backend: str | None = None, cache_dir: Path | None = None, threads: int | None = None):
+        if backend is None or cache_dir is None or threads is None:
             settings = Settings()
             backend = backend or settings.embedding_backend
             cache_dir = cache_dir or settings.cache_dir
+            threads = settings.embedding_threads if threads is None else threads
         self.backend = backend
         self.model_id = model if backend == "torch" else f"{model}+{backend}"
         if backend == "onnx-int8":  # int8 vectors depend on the quantisation scheme, which depends on the CPU

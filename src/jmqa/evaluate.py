@@ -276,8 +276,7 @@ def evaluate(
                 from .distributed import make_groups, run_on_ray
 
                 run_on_ray(make_groups(todo, items, done, mode=mode), factory, keep, mode=mode, k=k, depth=depth,
-                           address=ray_address, workers=workers,
-                           worker_cpus=worker_cpus)
+                           address=ray_address, workers=workers, worker_cpus=worker_cpus)
             else:
                 step = RETRIEVAL_BATCH if mode == "retrieval" else 1
                 for start in range(0, len(todo), step):
