@@ -59,12 +59,24 @@ def test_the_answer_stage_is_fitted_on_drafted_answers_and_separates_right_from_
     rng = np.random.default_rng(0)
     right = [i % 2 == 0 for i in range(200)]
     signals = [(float(rng.uniform(-6, -3) if r else rng.uniform(-2, 0)), float(rng.uniform(0.5, 1.0)),
-                float(rng.uniform(0.3, 0.8))) for r in right]
+                float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.8, 0.99) if r else rng.uniform(0.3, 0.9)))
+               for r in right]
     cal = fit_answer(signals, right, right, fitted_on="synthetic")  # the wrong drafts: unanswerable questions
-    assert cal.w_refusal < 0 and cal.fitted_on == "synthetic"
-    assert cal.probability(-5.0, 0.8, 0.5) >= cal.threshold > cal.probability(-0.5, 0.8, 0.5)
+    assert cal.w_refusal < 0 and cal.w_stated > 0 and cal.fitted_on == "synthetic"
+    assert cal.probability(-5.0, 0.8, 0.5, 0.95) >= cal.threshold > cal.probability(-0.5, 0.8, 0.5, 0.5)
+    assert cal.probability(-3.0, 0.8, 0.5, 0.95) > cal.probability(-3.0, 0.8, 0.5, 0.4)
     with pytest.raises(BadInputError, match="too few"):
         fit_answer(signals[:5], right[:5], [True] * 5, fitted_on="synthetic")
+
+
+def test_an_answer_calibration_fitted_before_the_meaning_check_ignores_it():
+    from jmqa.calibration import AnswerCalibration
+
+    old = AnswerCalibration(-0.24, 0.54, 0.72, -0.83, 0.64, "a file without w_stated")
+    assert old.probability(-3.0, 1.0, 0.6, 0.99) == old.probability(-3.0, 1.0, 0.6, 0.2)
+    # the check's probability is read as log-odds within [0.01, 0.99]
+    cal = AnswerCalibration(0.0, 0.0, 0.0, 0.0, 0.5, "stated only", w_stated=1.0)
+    assert cal.probability(0.0, 0.0, 0.0, 1.0) == cal.probability(0.0, 0.0, 0.0, 0.99) == pytest.approx(0.99)
 
 
 def test_a_calibration_file_round_trips_and_a_broken_one_says_what_to_do(tmp_path):

@@ -148,11 +148,16 @@ def test_cited_text_renumbers_markers_by_first_use():
 class _Model:
     name = "scripted"
 
-    def __init__(self, reply: str, p_refusal: float = 0.01):
-        self.reply, self.p_refusal = reply, p_refusal
+    def __init__(self, reply: str, p_refusal: float = 0.01, p_stated: float = 0.9):
+        self.reply, self.p_refusal, self.p_stated = reply, p_refusal, p_stated
+        self.checks: list[list[dict]] = []
 
     def probe(self, messages, reply, text):
         return Probe(self.p_refusal, None)
+
+    def yes_probability(self, messages):
+        self.checks.append(messages)
+        return self.p_stated
 
     def stream_chat(self, messages, **kw):
         yield from (w + " " for w in self.reply.split(" "))
@@ -161,8 +166,10 @@ class _Model:
         return self.reply
 
 
-def _answer(reply: str, p_refusal: float = 0.01, threshold: float = 0.3):
-    reader = ReadingAnswerer(_Model(reply, p_refusal), HashEmbedder(), AnswerCalibration(threshold=threshold))
+def _answer(reply: str, p_refusal: float = 0.01, threshold: float = 0.3, calibration: AnswerCalibration | None = None,
+            model: _Model | None = None):
+    calibration = calibration or AnswerCalibration(threshold=threshold)
+    reader = ReadingAnswerer(model or _Model(reply, p_refusal), HashEmbedder(), calibration)
     *pieces, answer = reader.stream("Who founded Lyon?", _hits(), query="Who founded Lyon?")
     assert "".join(pieces).strip() in (reply, "")  # nothing is written when even the best case would abstain
     return answer
@@ -173,7 +180,21 @@ def test_a_verified_answer_cites_the_exact_source_sentence():
     assert not answer.abstained and answer.text == "The Romans founded it in 43 BC [1]."
     (c,) = answer.citations
     assert TEXT[c.start:c.end] == c.quote == "The Romans founded it in 43 BC."
-    assert 0 < answer.confidence < 1 and set(answer.signals) == {"log_p_refusal", "supported", "relevance"}
+    assert 0 < answer.confidence < 1 and set(answer.signals) == {"log_p_refusal", "supported", "relevance", "stated"}
+
+
+def test_the_model_is_asked_whether_the_cited_sources_state_the_answer_and_its_doubt_counts():
+    model = _Model("The Romans founded it in 43 BC [3].")
+    by_the_check = AnswerCalibration(0.0, 0.0, 0.0, 0.0, 0.5, "the check alone", w_stated=1.0)
+    sure = _answer(model.reply, model=model, calibration=by_the_check)
+    (check,) = model.checks
+    # the sources as the probe read them, then the question and what stood, with the source's own number
+    assert check[0]["content"].startswith("You answer questions") and "[3] The Romans founded it in 43 BC." in check[0]["content"]
+    assert "Who founded Lyon?" in check[1]["content"] and "The Romans founded it in 43 BC [3]." in check[1]["content"]
+    assert sure.signals["stated"] == 0.9 and not sure.abstained and sure.timings["check_s"] >= 0
+    doubt = _Model(model.reply, p_stated=0.05)
+    unsure = _answer(model.reply, model=doubt, calibration=by_the_check)
+    assert unsure.abstained and unsure.signals["stated"] == 0.05
 
 
 def test_a_refusal_or_a_draft_with_nothing_verified_abstains():

@@ -4,7 +4,8 @@ Two small logistic models, fitted on the dev set by `jmqa calibrate` and kept in
 beside this file (or a file of your own, `JMQA_CALIBRATION_FILE`):
 1. `Calibration`, the extractive answer (no LLM): how much of the question the best sentence covers, how close it is;
 2. `AnswerCalibration`, the model's verified answer: how likely the model was to refuse, how much of its
-   draft stood verification, how close the cited sentences are to the question.
+   draft stood verification, how close the cited sentences are to the question, and how sure the model is,
+   reading the question, the answer and the sources it cites, that those sources state it.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 @dataclass(frozen=True)
 class AnswerCalibration:
     """p(the answer is right) = sigmoid(w_refusal * log p_refusal + w_supported * supported share
-    + w_relevance * best cosine of the query and a cited sentence + bias); abstain below `threshold`.
-    `fitted_on` says which rows the figures come from (the dev set only)."""
+    + w_relevance * best cosine of the query and a cited sentence + w_stated * logit p_stated + bias);
+    abstain below `threshold`. p_stated is the model's P(yes) that the cited sources state the answer
+    (`answer_features` clips it). `fitted_on` says which rows the figures come from (the dev set only); a file
+    fitted before the check existed has no w_stated, and reads as 0."""
 
     w_refusal: float = -0.5
     w_supported: float = 2.0
@@ -38,10 +41,20 @@ class AnswerCalibration:
     bias: float = -1.0
     threshold: float = 0.3
     fitted_on: str = "hand-set defaults"
+    w_stated: float = 0.0
 
-    def probability(self, log_p_refusal: float, supported: float, relevance: float) -> float:
-        return _sigmoid(self.w_refusal * log_p_refusal + self.w_supported * supported
-                        + self.w_relevance * relevance + self.bias)
+    def probability(self, log_p_refusal: float, supported: float, relevance: float, stated: float = 0.5) -> float:
+        weights = (self.w_refusal, self.w_supported, self.w_relevance, self.w_stated)
+        return _sigmoid(float(np.dot(weights, answer_features(log_p_refusal, supported, relevance, stated))) + self.bias)
+
+
+STATED_CLIP = 0.01  # p_stated is read within [0.01, 0.99]: the model is never that sure, and one token's logit is noisy
+
+
+def answer_features(log_p_refusal: float, supported: float, relevance: float, stated: float) -> np.ndarray:
+    """The answer calibration's inputs as the logistic model reads them: p_stated as log-odds."""
+    p = min(max(stated, STATED_CLIP), 1.0 - STATED_CLIP)
+    return np.array([log_p_refusal, supported, relevance, math.log(p / (1.0 - p))])
 
 
 def _sigmoid(z: float) -> float:
@@ -172,16 +185,17 @@ def fit_rows(rows: Sequence[CalibrationRow], *, fitted_on: str) -> Calibration:
 def fit_answer(signals: Sequence[Sequence[float]], correct: Sequence[bool], answerable: Sequence[bool], *,
                fitted_on: str) -> AnswerCalibration:
     """The verified-answer stage from evaluated rows where the model drafted an answer: `signals` are each
-    answer's (log p_refusal, supported share, relevance), `correct` whether the answer was right as
+    answer's (log p_refusal, supported share, relevance, p_stated), `correct` whether the answer was right as
     `jmqa eval` scores it. The threshold is the one at which the most of those questions come out right."""
-    x = np.asarray(signals, dtype=np.float64)
     y = np.asarray(correct, dtype=bool)
-    if len(x) < 10 or len(set(y)) < 2:
-        raise BadInputError(f"{len(x)} drafted answers, {int(y.sum())} of them right: too few to fit a calibration")
+    if len(signals) < 10 or len(set(y)) < 2:
+        raise BadInputError(f"{len(signals)} drafted answers, {int(y.sum())} of them right: too few to fit a calibration")
+    x = np.array([answer_features(*s) for s in signals])
     w, b = fit_logistic(x, y.astype(float), l2=1e-2)
     p = 1.0 / (1.0 + np.exp(-(x @ w + b)))
     return AnswerCalibration(float(w[0]), float(w[1]), float(w[2]), float(b),
-                             most_right_threshold(p, y, np.asarray(answerable, dtype=bool)), fitted_on=fitted_on)
+                             most_right_threshold(p, y, np.asarray(answerable, dtype=bool)), fitted_on=fitted_on,
+                             w_stated=float(w[3]))
 
 
 def most_right_threshold(p: np.ndarray, correct: np.ndarray, answerable: np.ndarray) -> float:

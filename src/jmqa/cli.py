@@ -255,7 +255,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         report = evaluate(items, args.eval_out, assistant=assistant, mode="generative", settings=settings,
                           show_progress=settings.show_progress and sys.stderr.isatty())
         drafted = [r for r in report.records if r.metrics.get("signals", {}).get("supported")]
-        answer = fit_answer([tuple(r.metrics["signals"][k] for k in ("log_p_refusal", "supported", "relevance"))
+        answer = fit_answer([tuple(r.metrics["signals"][k] for k in ("log_p_refusal", "supported", "relevance", "stated"))
                              for r in drafted],
                             [bool(r.metrics.get("correct")) and not r.abstained for r in drafted],
                             [r.answerable for r in drafted], fitted_on=f"{len(drafted)} drafted answers to {how}")

@@ -4,8 +4,8 @@ stands is translated into the asker's language when that is another.
 
 The flow is one way: `select_sources` (read enough, in document order) -> `answer_messages` (the prompt
 template) -> the model's draft -> `parse_draft` -> `verify` (each sentence against the sentence it cites)
--> the calibrated decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's
-language). Nothing here knows a question form or a language: the model is told the forms in the prompt
+-> `check_messages` (the model asked whether the cited sources state what stands) -> the calibrated
+decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's language). Nothing here knows a question form or a language: the model is told the forms in the prompt
 template, and verification compares scripts, numbers and meaning.
 """
 
@@ -24,7 +24,7 @@ from importlib import resources
 import numpy as np
 
 from .abstention import abstention_text
-from .calibration import AnswerCalibration
+from .calibration import STATED_CLIP, AnswerCalibration
 from .embedding import Embedder
 from .chunking import split_sentences
 from .evidence import Candidate, candidate_sentences
@@ -109,6 +109,16 @@ def answer_messages(sources: Sequence[Candidate], question: str, history: Sequen
         messages += [{"role": "user", "content": turn.question}, {"role": "assistant", "content": turn.answer}]
     ask = question if write_in is None else f"{question}\n(Answer in {write_in}.)"
     return messages + [{"role": "user", "content": ask}]
+
+
+def check_messages(sources: Sequence[Candidate], question: str, verified: Sequence[Verified]) -> list[Message]:
+    """The meaning check's prompt (prompts/check.txt): the probe's rules and numbered sources (a prefix the
+    model has just read, so it is cached), then the question and the sentences that stood verification, each
+    with the numbers of the sources it rests on. Its P(yes) says whether those sources state the answer, as
+    word overlap cannot: "eastern" for "western", or a neighbouring fact offered for what was asked."""
+    answer, _ = cited_text(verified, renumber=False)
+    ask = prompt_template("check.txt").format(question=question, answer=answer)
+    return [answer_messages(sources, question)[0], {"role": "user", "content": ask}]
 
 
 def _new_doc(sources: Sequence[Candidate], i: int) -> bool:
@@ -286,9 +296,10 @@ def _is_wide(word: str) -> bool:
     return any(unicodedata.east_asian_width(ch) in "WF" for ch in word)
 
 
-def cited_text(verified: Sequence[Verified]) -> tuple[str, list[int]]:
+def cited_text(verified: Sequence[Verified], *, renumber: bool = True) -> tuple[str, list[int]]:
     """The supported sentences, each followed by its markers renumbered by first use, and the source
-    indices those markers point to (marker n -> sources[used[n-1]])."""
+    indices those markers point to (marker n -> sources[used[n-1]]). `renumber=False`: the markers are the
+    sources' own numbers (source i is [i + 1])."""
     used: list[int] = []
     parts = []
     for v in verified:
@@ -303,7 +314,7 @@ def cited_text(verified: Sequence[Verified]) -> tuple[str, list[int]]:
             continue
         end = body[-1] if body[-1] in ".!?。！？" else ("。" if _is_wide(body[-1]) else ".")
         body = body[:-1] if body[-1] in ".!?。！？" else body
-        markers = "".join(f" [{used.index(i) + 1}]" for i in v.sources)
+        markers = "".join(f" [{(used.index(i) if renumber else i) + 1}]" for i in v.sources)
         parts.append(f"{body}{markers}{end}")
     text = ""
     for part in parts:  # no space between two sentences in a script written without spaces
@@ -319,11 +330,15 @@ def _log(p: float) -> float:
     return math.log(max(p, 1e-6))
 
 
-def features(p_refusal: float, verified: Sequence[Verified], relevance: float) -> tuple[float, float, float]:
-    """The calibration's inputs: log p_refusal, share of the draft's claims that stand, relevance."""
+Signals = tuple[float, float, float, float]
+
+
+def features(p_refusal: float, verified: Sequence[Verified], relevance: float, p_stated: float) -> Signals:
+    """The calibration's inputs: log p_refusal, share of the draft's claims that stand, relevance, and the
+    meaning check's P(yes)."""
     claims = [v for v in verified if v.how != "lead"]
     share = sum(v.supported for v in claims) / len(claims) if claims else 0.0
-    return (_log(p_refusal), share, relevance)
+    return (_log(p_refusal), share, relevance, p_stated)
 
 
 # ---------------------------------------------------------------- the answerer
@@ -362,8 +377,9 @@ class ReadingAnswerer:
         messages = answer_messages(sources, question, history, write_in=write_in, refusal=False)
         script = script_of(" ".join(c.text for c in sources)) if language is not None else None
         t1 = time.perf_counter()
-        best_case = max(self.calibration.probability(_log(p_refusal), supported, relevance)
-                        for supported in (0.0, 1.0) for relevance in (0.0, 1.0))
+        best_case = max(self.calibration.probability(_log(p_refusal), supported, relevance, stated)
+                        for supported in (0.0, 1.0) for relevance in (0.0, 1.0)
+                        for stated in (STATED_CLIP, 1.0 - STATED_CLIP))
         if best_case < self.calibration.threshold:  # even a fully verified, relevant answer would not pass
             yield self._abstain(query, hits, 1.0 - best_case, {"probe_s": round(t1 - t0, 4)}, "the model would refuse")
             return
@@ -380,13 +396,14 @@ class ReadingAnswerer:
         answer = self.decide("".join(pieces), sources, p_refusal, query=query, hits=hits, language=language,
                              question=question)
         timings = {"probe_s": round(t1 - t0, 4), "first_token_s": round(first or 0.0, 4),
-                   "generate_s": round(t2 - t1, 4), "verify_s": round(time.perf_counter() - t2, 4)}
+                   "generate_s": round(t2 - t1, 4), "verify_s": round(time.perf_counter() - t2, 4), **answer.timings}
         yield Answer(**{**answer.__dict__, "timings": timings})
 
     def decide(self, reply: str, sources: Sequence[Candidate], p_refusal: float, *, query: str,
                hits: Sequence[Hit], language: str | None = None, question: str = "") -> Answer:
         """The verified answer, or an abstention when the model refused, nothing stands, or the calibrated
-        probability is below the threshold. A draft sentence in another script than the sources' is
+        probability is below the threshold. The model is asked whether the cited sources state what stands
+        (`check_messages`); its answer is one of the calibration's signals. A draft sentence in another script than the sources' is
         translated into their language to be checked. `language`: the one the question was asked in, when it
         is not the sources'; the checked answer is translated into it, with `question` (as asked) beside it."""
         draft = parse_draft(reply)
@@ -402,21 +419,24 @@ class ReadingAnswerer:
         text, used = cited_text(verified)
         if not used:
             return self._abstain(query, hits, 0.5, {}, "no sentence of the draft stands",
-                                 signals=features(p_refusal, verified, 0.0))
+                                 signals=features(p_refusal, verified, 0.0, 0.0))
         qv = self.embedder.encode([query])[0]
         relevance = max(float(vectors[i] @ qv) for i in used)
-        signals = features(p_refusal, verified, relevance)
+        t0 = time.perf_counter()
+        p_stated = self.llm.yes_probability(check_messages(sources, question or query, verified))
+        checked = {"check_s": round(time.perf_counter() - t0, 4)}
+        signals = features(p_refusal, verified, relevance, p_stated)
         p = self.calibration.probability(*signals)
         if p < self.calibration.threshold:
             log.info("abstaining: p=%.2f below %.2f (draft %r)", p, self.calibration.threshold, reply[:200])
-            return self._abstain(query, hits, 1.0 - p, {}, "below the threshold", signals=signals)
+            return self._abstain(query, hits, 1.0 - p, checked, "below the threshold", signals=signals)
         if language is not None:
             text, used = cited_text(localize(verified, lambda s, q: translate_answer(self.llm, s, language, q,
                                                                                      self.sources_language), question))
         citations = tuple(Citation(sources[i].doc_id, sources[i].title, sources[i].start, sources[i].end,
                                    sources[i].text, round(float(vectors[i] @ qv), 4)) for i in used)
         return Answer(text=text, citations=citations, abstained=False, confidence=round(p, 4), mode=self.mode,
-                      query=query, hits=tuple(hits), signals=_named(signals))
+                      query=query, hits=tuple(hits), signals=_named(signals), timings=checked)
 
     def _vectors(self, sources: Sequence[Candidate]) -> np.ndarray:
         missing = [c.text for c in sources if c.text not in self.source_vectors]
@@ -427,13 +447,13 @@ class ReadingAnswerer:
         return np.asarray([self.source_vectors[c.text] for c in sources])
 
     def _abstain(self, query: str, hits: Sequence[Hit], confidence: float, timings: dict[str, float], why: str,
-                 *, signals: tuple[float, float, float] | None = None) -> Answer:
+                 *, signals: Signals | None = None) -> Answer:
         """An abstention; `confidence` is the chance that abstaining is right."""
         log.info("abstaining on %r: %s", query, why)
         return Answer(text=abstention_text(), abstained=True, confidence=round(min(max(confidence, 0.0), 1.0), 4), mode=self.mode,
                       query=query, hits=tuple(hits), timings=timings, signals=_named(signals) if signals else {})
 
 
-def _named(signals: tuple[float, float, float]) -> dict[str, float]:
-    return dict(zip(("log_p_refusal", "supported", "relevance"), (round(s, 4) for s in signals)))
+def _named(signals: Signals) -> dict[str, float]:
+    return dict(zip(("log_p_refusal", "supported", "relevance", "stated"), (round(s, 4) for s in signals)))
 
