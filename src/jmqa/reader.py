@@ -5,8 +5,9 @@ stands is translated into the asker's language when that is another.
 The flow is one way: `select_sources` (read enough, in document order) -> `answer_messages` (the prompt
 template) -> the model's draft -> `parse_draft` -> `verify` (each sentence against the sentence it cites)
 -> `check_messages` (the model asked whether the cited sources state what stands) -> the calibrated
-decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's language). Nothing here knows a question form or a language: the model is told the forms in the prompt
-template, and verification compares scripts, numbers and meaning.
+decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's language). Nothing here
+knows a question form or a language: the model is told the forms in the prompt template, and verification
+compares scripts, numbers and meaning.
 """
 
 from __future__ import annotations
