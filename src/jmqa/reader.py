@@ -32,6 +32,7 @@ from .evidence import Candidate, candidate_sentences
 from .grounding import MARKER, check_sentence, values_supported
 from .llm import LLM, Message
 from .multilingual import translate_answer, translate_statement
+from .polar import opens_with_polar_word
 from .types import Answer, Citation, Document, Hit, Turn
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,9 @@ class Draft:
 def parse_draft(text: str, *, lead_units: int = 2) -> Draft:
     """The reply's sentences, each with the source numbers its [n] markers name (a marker just after a
     full stop belongs to the sentence before it). A reply that starts with the refusal is a refusal. A
-    first clause of at most `lead_units` words before a comma ("Yes, …", "No, …", "是的，…") is a lead of
-    its own: verification checks the claim after it, and the lead stands only if that claim does."""
+    first clause of at most `lead_units` words before a comma that opens with a yes/no word ("Yes, …",
+    "No, …", "是的，…"; `polar`) is a lead of its own: verification checks the claim after it, and the lead
+    stands only if that claim does."""
     body = text.strip()
     if body.upper().startswith(REFUSAL) or not body:
         return Draft(True)
@@ -159,6 +161,7 @@ def parse_draft(text: str, *, lead_units: int = 2) -> Draft:
         sentence = " ".join(MARKER.sub("", raw).split())
         lead = _LEAD.match(sentence) if not sentences else None
         if (lead and 1 <= _units(lead.group(1)) <= lead_units and _units(sentence[lead.end():]) > lead_units
+                and opens_with_polar_word(lead.group(1))  # "Chemicals, shipbuilding, …" is one claim
                 and not any(ch.isdigit() for ch in lead.group(1))):  # a number is a claim, never a lead
             sentences.append((lead.group(0).strip(), ()))  # "Yes, …" / "是的，…": the lead is not a claim of its own
             sentence = sentence[lead.end():]
@@ -204,11 +207,13 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     in translation by the same rules, and its own numbers by value; as a translation rewords, one close
     enough in meaning (`min_translated_meaning`) stands on fewer shared words. Without one, a sentence in another script than the sources'
     can only be held to citing a real source that holds its numbers. A very short sentence with no
-    citation ("Yes.") leads the sentence after it and stands if that one does.
+    citation that opens with a yes/no word ("Yes.", `polar`) leads the sentence after it and stands if that
+    one does; any other ("PWNED.") is checked like every claim.
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
-    leads = [not _valid(cited, len(sources)) and _units(sentence) <= lead_units for sentence, cited in draft.sentences]
+    leads = [not _valid(cited, len(sources)) and _units(sentence) <= lead_units and opens_with_polar_word(sentence)
+             and not any(ch.isdigit() for ch in sentence) for sentence, cited in draft.sentences]
     checked: dict[int, str] = {}  # sentence number -> the text checked word by word
     for n, (sentence, _) in enumerate(draft.sentences):
         if leads[n]:
