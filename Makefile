@@ -45,7 +45,7 @@ bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
 test: setup chromium nginx
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15  # the slowest tests named: CI has 90 minutes
 
 # the dev set's quality gate (~27 min on 2 cores; CI runs it)
 eval-dev: setup

@@ -1,6 +1,6 @@
 """Two jmqa replicas behind nginx over one llama.cpp model server (deploy/cluster.py, deploy/nginx.conf):
-6 users at once, each a two-turn conversation through the OpenAI API: no errors, no follow-up answered from
-another conversation, nearly all (80%) answered from their own, both replicas used."""
+4 users at once, each a two-turn conversation through the OpenAI API: no errors, no follow-up answered from
+another conversation, all but one answered from their own, both replicas used."""
 
 from __future__ import annotations
 
@@ -25,10 +25,11 @@ CONVERSATIONS = [
     ("What does Jiangmen plan for health services?", "And for elderly care?", "elderly care"),
     ("What are Jiangmen's core industries?", "Which ones form its equipment manufacturing?", "equipment manufacturing"),
 ]
-# 6, not the 20 of benchmarks/replicas.py: all 20 passed in the 2026-12-01 early fresh-clone run, but one serial
-# model server takes ~13 s a call when conversations interleave (more since each answer is also checked, 2026-12-02),
-# and CI has 90 minutes for everything; 6 users still hold every conversation topic and more users than replicas
-USERS = 6
+# 4, not the 20 of benchmarks/replicas.py: all 20 passed in the 2026-12-01 early fresh-clone run, but one serial
+# model server takes ~13 s a call when conversations interleave (more since each answer is also checked, 2026-12-02:
+# 6 users took ~360 s), and CI has 90 minutes for everything (the real CI of 2026-12-02 ran 5114 s of 5400);
+# 4 users still hold every conversation topic at once and twice as many users as replicas
+USERS = 4
 
 
 def test_the_nginx_config_lists_every_replica_in_both_upstreams():
@@ -75,7 +76,7 @@ def test_users_at_once_through_the_balancer_each_keep_their_own_conversation(run
     crossed = [(phrase, quotes) for (phrase, quotes, *_), ok in zip(results, own)
                if not ok and any(p in quotes.lower() for p in phrases - {phrase.lower()})]
     assert not crossed, f"follow-ups answered from another conversation: {crossed}"
-    # an abstention is not cross-talk, but the follow-ups are answerable: nearly all must be answered from their topic
-    assert sum(own) >= 0.8 * USERS, [(phrase, quotes) for (phrase, quotes, *_), ok in zip(results, own) if not ok]
+    # an abstention is not cross-talk, but the follow-ups are answerable: all but one must be answered from their topic
+    assert sum(own) >= USERS - 1, [(phrase, quotes) for (phrase, quotes, *_), ok in zip(results, own) if not ok]
     served_by = set().union(*(replicas for _, _, replicas, _ in results))
     assert len(served_by - {""}) == 2, served_by  # the balancer used both replicas
