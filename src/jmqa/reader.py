@@ -159,13 +159,17 @@ def parse_draft(text: str, *, lead_units: int = 2) -> Draft:
         sentence = " ".join(MARKER.sub("", raw).split())
         lead = _LEAD.match(sentence) if not sentences else None
         if (lead and 1 <= _units(lead.group(1)) <= lead_units and _units(sentence[lead.end():]) > lead_units
-                and opens_with_polar_word(lead.group(1))  # "Chemicals, shipbuilding, …" is one claim
-                and not any(ch.isdigit() for ch in lead.group(1))):  # a number is a claim, never a lead
+                and _may_lead(lead.group(1))):  # "Chemicals, shipbuilding, …" is one claim
             sentences.append((lead.group(0).strip(), ()))  # "Yes, …" / "是的，…": the lead is not a claim of its own
             sentence = sentence[lead.end():]
         if any(ch.isalnum() for ch in sentence):
             sentences.append((sentence, cited))
     return Draft(not sentences, tuple(sentences))
+
+
+def _may_lead(text: str) -> bool:
+    """Whether uncited text can lead a claim: it opens with a yes/no word, and holds no number (a claim)."""
+    return opens_with_polar_word(text) and not any(ch.isdigit() for ch in text)
 
 
 _LEAD_ENDS = ",，:：;；"
@@ -210,8 +214,8 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
-    leads = [not _valid(cited, len(sources)) and _units(sentence) <= lead_units and opens_with_polar_word(sentence)
-             and not any(ch.isdigit() for ch in sentence) for sentence, cited in draft.sentences]
+    leads = [not _valid(cited, len(sources)) and _units(sentence) <= lead_units and _may_lead(sentence)
+             for sentence, cited in draft.sentences]
     checked: dict[int, str] = {}  # sentence number -> the text checked word by word
     for n, (sentence, _) in enumerate(draft.sentences):
         if leads[n]:
