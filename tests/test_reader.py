@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from jmqa.calibration import AnswerCalibration
@@ -65,6 +67,14 @@ def test_prompt_puts_numbered_sources_first_and_the_conversation_before_the_ques
     assert messages[-1]["content"].startswith("Who founded it?") and "English" in messages[-1]["content"]
     # the same sources make the same prefix, whatever the question: the prompt cache reuses it
     assert answer_messages(_sources(), "Another?")[0] == answer_messages(_sources(), "Who?")[0]
+
+
+def test_probe_draft_and_check_share_the_rules_and_sources_as_one_prefix():
+    probe = answer_messages(_sources(), "Who founded it?")[0]["content"]
+    draft = answer_messages(_sources(), "Who founded it?", refusal=False)[0]["content"]
+    shared = len(os.path.commonprefix([probe, draft]))
+    assert REFUSAL not in draft and REFUSAL in probe[shared:]  # the prompts part only after every source
+    assert "[4] Its silk industry grew in the 16th century." in probe[:shared]
 
 
 def test_draft_sentences_keep_their_markers_and_a_refusal_is_a_refusal():

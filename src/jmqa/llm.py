@@ -314,7 +314,8 @@ def _close_models() -> None:
 # The KV states of recent prompts, kept so that a prompt sharing a prefix with one of them (the same
 # source sentences, as follow-up questions have) is read from that point on: llama.cpp on 2 cores reads
 # ~110 prompt tokens/s, so each reused source sentence saves ~0.3-0.5 s before the first token.
-# A state is ~12 KB per token for the default model: 128 MB holds ~50 prompts with their answers.
+# A state is ~28 KB per token for the default 1.5B model (12 KB for the 0.5B): 128 MB holds ~5 prompts of the
+# default corpus read whole, enough for one question's probe, draft and check.
 PROMPT_CACHE_BYTES = 128 * 1024 * 1024
 
 

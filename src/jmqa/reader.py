@@ -104,7 +104,9 @@ def answer_messages(sources: Sequence[Candidate], question: str, history: Sequen
     several = len({c.doc_id for c in sources}) > 1  # then each document's first sentence carries its title
     numbered = "\n".join(f"[{i}] {_one_line(c.title + ': ' if several and _new_doc(sources, i) else '')}"
                          f"{_one_line(c.text)}" for i, c in enumerate(sources, start=1))
-    rule = f"- If the sources do not answer the question, reply only: {REFUSAL}\n" if refusal else ""
+    # The refusal rule comes after the sources: the probe, the draft and the meaning check then share the
+    # rules and sources as one prompt prefix, which the model reads once per question (docs/benchmarks.md).
+    rule = f"\n\nIf the sources above do not answer the question, reply only: {REFUSAL}" if refusal else ""
     system = (template or prompt_template()).format(refusal_rule=rule, sources=numbered)
     messages: list[Message] = [{"role": "system", "content": system}]
     for turn in history:
