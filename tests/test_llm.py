@@ -449,8 +449,11 @@ def test_local_refusal_probability_is_higher_when_the_passage_does_not_answer(lo
     answerable = local_llm.probe(reader_messages(ANSWERABLE, [PASSAGE]), REFUSAL, ANSWERABLE).reply_probability
     unrelated = local_llm.probe(reader_messages(UNRELATED, [PASSAGE]), REFUSAL, UNRELATED).reply_probability
     assert 0.0 <= answerable < unrelated <= 1.0
-    refused = local_llm.chat(reader_messages(UNRELATED, [PASSAGE]), max_tokens=8).strip().lower()
-    assert refused.upper().startswith(REFUSAL) == (unrelated > 0.5)
+    # greedy decoding refuses the unrelated question and answers the other. (Not "refuses iff p > 0.5": a reply
+    # likelier than not is the greedy one, but the greedy reply can be likelier than any other at p < 0.5.)
+    refused = local_llm.chat(reader_messages(UNRELATED, [PASSAGE]), max_tokens=8).strip().upper()
+    answered = local_llm.chat(reader_messages(ANSWERABLE, [PASSAGE]), max_tokens=8).strip().upper()
+    assert refused.startswith(REFUSAL) and not answered.startswith(REFUSAL)
 
 
 @pytest.mark.slow
