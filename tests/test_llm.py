@@ -19,7 +19,7 @@ import pytest
 
 from jmqa import model_file
 from jmqa.config import DEFAULT_LLM_MODEL, Settings
-from jmqa.reader import REFUSAL
+from jmqa.draft import REFUSAL
 from jmqa.errors import BadInputError, ModelUnavailableError
 from jmqa.llm import LlamaCppLLM, load_llm, yes_share
 from jmqa.llm_server import OpenAICompatibleLLM, api_root

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jmqa.grounding import MARKER
-from jmqa.reader import Verified, cited_text, parse_draft
+from jmqa.draft import Verified, cited_text, parse_draft
 from jmqa.retrieval import reciprocal_rank_fusion
 
 rankings = st.lists(st.lists(st.integers(0, 40), max_size=30, unique=True), max_size=4)

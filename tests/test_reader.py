@@ -7,20 +7,11 @@ import os
 import numpy as np
 
 from jmqa.calibration import AnswerCalibration
+from jmqa.draft import REFUSAL, cited_text, draft_lead, localize, parse_draft, script_of, verify
 from jmqa.evidence import Candidate
 from jmqa.llm import Probe
-from jmqa.polar import opens_with_polar_word
-from jmqa.reader import (
-    REFUSAL,
-    ReadingAnswerer,
-    answer_messages,
-    cited_text,
-    localize,
-    parse_draft,
-    script_of,
-    select_sources,
-    verify,
-)
+from jmqa.polar import opens_with_polar_word, polarity, turned
+from jmqa.reader import ReadingAnswerer, answer_grammar, answer_messages, select_sources
 from jmqa.types import Chunk, Hit, Turn
 
 from .conftest import HashEmbedder
@@ -287,3 +278,90 @@ def test_a_question_in_another_language_is_drafted_and_checked_in_the_sources_th
     assert pieces == []  # the draft is in the sources' language: the asker sees only the translated answer
     assert not answer.abstained and answer.text == "罗马人在公元前43年建立了它 [1]。"
     assert answer.citations[0].quote == "The Romans founded it in 43 BC."
+
+
+def test_a_yes_or_no_word_has_a_side_and_an_opposite_in_its_own_language():
+    assert [polarity(t) for t in ("Yes, it does", "No.", "不是，", "是的。", "Нет", "Northern")] == [
+        "yes", "no", "no", "yes", "no", None]
+    assert [turned(t) for t in ("Yes,", "no", "是的，", "Nein.", "PWNED")] == ["No", "yes", "不是", "Ja", None]
+    assert draft_lead(parse_draft("Yes, it lies where the Rhône meets the Saône [2].")) == "Yes,"
+    assert draft_lead(parse_draft("The Romans founded it in 43 BC [3].")) is None
+    assert draft_lead(parse_draft(REFUSAL)) is None
+
+
+def test_an_opening_is_written_into_the_answer_grammar():
+    grammar = answer_grammar("LATIN", opening='No, ')
+    assert 'root ::= "No, " claim+' in grammar and "A-Za-z" not in grammar
+    assert answer_grammar(opening='say "x" ').count('\\"x\\"') == 1
+    pytest = __import__("pytest")
+    llama_cpp = pytest.importorskip("llama_cpp")
+    llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp reads it
+
+
+class _PolarModel(_Model):
+    """Drafts `reply`; asked the question plainly, gives "Yes" the chance `p_yes`; a draft constrained to
+    open otherwise is `second` (or `reply` again, as a server that ignores grammars would)."""
+
+    def __init__(self, reply: str, p_yes: float, second: str | None = None):
+        super().__init__(reply)
+        self.p_yes, self.second, self.grammars = p_yes, second, []
+
+    def yes_probability(self, messages):
+        if "Reply only Yes or No." in messages[-1]["content"]:
+            return self.p_yes
+        return super().yes_probability(messages)
+
+    def stream_chat(self, messages, **kw):
+        self.grammars.append(kw.get("grammar"))
+        opened = kw.get("grammar") and 'root ::= "' in kw["grammar"]
+        text = self.second if opened and self.second else self.reply
+        yield from (w + " " for w in text.split(" "))
+
+
+def test_a_yes_the_model_is_unsure_of_is_written_again_as_no():
+    yes = "Yes, the Romans founded it in 43 BC [3]."
+    sure = _PolarModel(yes, p_yes=0.9, second="No, the Greeks did [3].")
+    answer = _answer(yes, model=sure)
+    assert answer.text.startswith("Yes,") and answer.signals["polar_yes"] == 0.9 and "turned" not in answer.signals
+    assert len(sure.grammars) == 1  # one draft, no second
+    unsure = _PolarModel(yes, p_yes=0.4, second="No, the Romans founded it in 43 BC [3].")
+    answer = _answer(yes, model=unsure)
+    assert answer.text == "No, the Romans founded it in 43 BC [1]." and answer.signals["turned"] == 1.0
+    assert 'root ::= "No, " claim+' in unsure.grammars[1]
+    # the plain read asked the question after the same rules and sources the draft read
+    no = "No, the Romans founded it in 43 BC [3]."
+    assert _answer(no, model=_PolarModel(no, p_yes=0.5)).text.startswith("No,")  # below the threshold: no stays
+    assert _answer(no, model=_PolarModel(no, p_yes=0.8, second="Yes, the Romans founded it in 43 BC [3].")
+                   ).text.startswith("Yes,")
+
+
+def test_a_second_draft_that_ignores_the_opening_keeps_the_first():
+    yes = "Yes, the Romans founded it in 43 BC [3]."
+    model = _PolarModel(yes, p_yes=0.1)  # its second draft opens "Yes" again, as from a server without grammars
+    answer = _answer(yes, model=model)
+    assert answer.text.startswith("Yes,") and "turned" not in answer.signals and answer.signals["polar_yes"] == 0.1
+    off = ReadingAnswerer(_PolarModel(yes, p_yes=0.1, second="No, it was not [3]."), HashEmbedder(),
+                          AnswerCalibration(threshold=0.3), polar_threshold=0.0)
+    *_, answer = off.stream("Who founded Lyon?", _hits(), query="Who founded Lyon?")
+    assert answer.text.startswith("Yes,") and "polar_yes" not in answer.signals
+
+
+def test_a_yes_or_no_whose_own_wording_does_not_stand_rests_on_the_closest_source_sentence():
+    # "No, …" restating the question negated: no source states that; the sentence closest to it settles it,
+    # whichever number the draft gave
+    answer = _answer("No, the Greeks did not found it, the Romans did [1].")
+    assert answer.text == "No. The Romans founded it in 43 BC [1]." and not answer.abstained
+    assert answer.citations[0].quote == "The Romans founded it in 43 BC."
+    # without a yes/no lead nothing is quoted; nor when no sentence is close enough
+    assert _answer("The Greeks founded it in 12 BC [3].").abstained
+    far = ReadingAnswerer(_Model("No, the Greeks did not found it, the Romans did [1]."), HashEmbedder(),
+                          AnswerCalibration(threshold=0.3), min_quote_score=0.95)
+    *_, answer = far.stream("Who founded Lyon?", _hits(), query="Who founded Lyon?")
+    assert answer.abstained
+
+
+def test_a_turned_draft_that_stands_only_in_part_leaves_the_first():
+    yes = "Yes, the Romans founded it in 43 BC [3]."
+    model = _PolarModel(yes, p_yes=0.3, second="No, the Romans founded it in 43 BC [3]. The Greeks ruled it in 12 BC [1].")
+    answer = _answer(yes, model=model)
+    assert answer.text == "Yes, the Romans founded it in 43 BC [1]." and answer.signals["turned"] == 0.0

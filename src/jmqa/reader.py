@@ -3,8 +3,9 @@ answer with [n] markers in the sources' language, every sentence is checked agai
 stands is translated into the asker's language when that is another.
 
 The flow is one way: `select_sources` (read enough, in document order) -> `answer_messages` (the prompt
-template) -> the model's draft -> `parse_draft` -> `verify` (each sentence against the sentence it cites)
--> `check_messages` (the model asked whether the cited sources state what stands) -> the calibrated
+template) -> the model's draft -> `polar_messages` (a draft's opening yes/no checked by a plain yes/no read,
+and written again from the other word when they disagree) -> the draft read and checked (`draft`: parse,
+verify) -> `check_messages` (the model asked whether the cited sources state what stands) -> the calibrated
 decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's language). Nothing here
 knows a question form or a language: the model is told the forms in the prompt template, and verification
 compares scripts, numbers and meaning.
@@ -14,30 +15,39 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import time
-import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from importlib import resources
 
 import numpy as np
 
 from .abstention import abstention_text
 from .calibration import STATED_CLIP, AnswerCalibration
-from .embedding import Embedder
 from .chunking import split_sentences
+from .draft import (
+    LEAD_ENDS,
+    REFUSAL,
+    Verified,
+    cited_text,
+    draft_lead,
+    is_wide,
+    localize,
+    parse_draft,
+    quoted_after_lead,
+    script_of,
+    verify,
+)
+from .embedding import Embedder
 from .evidence import Candidate, candidate_sentences
-from .grounding import MARKER, check_sentence, values_supported
 from .llm import LLM, Message
 from .multilingual import translate_answer, translate_statement
-from .polar import opens_with_polar_word
+from .polar import polarity, turned
 from .types import Answer, Citation, Document, Hit, Turn
 
 log = logging.getLogger(__name__)
 
-REFUSAL = "NOT FOUND"  # the model's whole reply when the sources do not answer (the template says so)
 
 
 # ---------------------------------------------------------------- reading enough, in document order
@@ -84,10 +94,14 @@ SCRIPT_RANGES = {"LATIN": "A-Za-z\u00c0-\u024f", "CJK": "\u4e00-\u9fff", "HANGUL
                  "DEVANAGARI": "\u0900-\u097f"}
 
 
-def answer_grammar(script: str | None = None) -> str:
+def answer_grammar(script: str | None = None, opening: str | None = None) -> str:
     """The GBNF form of an answer (prompts/answer.gbnf): statements each closed by its source's number;
-    with `script` (one of SCRIPT_RANGES), the answer starts with a letter of that script or a digit."""
+    with `script` (one of SCRIPT_RANGES), the answer starts with a letter of that script or a digit; with
+    `opening`, it starts with that text ("No, ")."""
     grammar = prompt_template("answer.gbnf")
+    if opening:
+        quoted = opening.replace("\\", "\\\\").replace('"', '\\"')
+        return grammar.replace("root ::= claim+", f'root ::= "{quoted}" claim+', 1)
     if script not in SCRIPT_RANGES:
         return grammar
     return grammar.replace("root ::= claim+", f"root ::= [{SCRIPT_RANGES[script]}0-9] claim+", 1)
@@ -125,213 +139,20 @@ def check_messages(sources: Sequence[Candidate], question: str, verified: Sequen
     return [answer_messages(sources, question)[0], {"role": "user", "content": ask}]
 
 
+def polar_messages(sources: Sequence[Candidate], question: str, history: Sequence[Turn] = ()) -> list[Message]:
+    """The yes/no read (prompts/polar.txt): the probe's rules, sources and conversation (a prefix the model
+    has just read, so it is cached), then the question as asked, to be answered with one word. Its P(yes)
+    decides a draft's opening "Yes"/"No" (`ReadingAnswerer.polar_threshold`)."""
+    ask = prompt_template("polar.txt").format(question=question)
+    return answer_messages(sources, question, history)[:-1] + [{"role": "user", "content": ask}]
+
+
 def _new_doc(sources: Sequence[Candidate], i: int) -> bool:
     return i == 1 or sources[i - 2].doc_id != sources[i - 1].doc_id
 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-# ---------------------------------------------------------------- the draft and its verification
-
-
-@dataclass(frozen=True)
-class Draft:
-    """The model's reply, read: a refusal, or sentences each with the source numbers it cites (1-based)."""
-
-    refused: bool
-    sentences: tuple[tuple[str, tuple[int, ...]], ...] = ()
-
-
-def parse_draft(text: str, *, lead_units: int = 2) -> Draft:
-    """The reply's sentences, each with the source numbers its [n] markers name (a marker just after a
-    full stop belongs to the sentence before it). A reply that starts with the refusal is a refusal. A
-    first clause of at most `lead_units` words before a comma that opens with a yes/no word ("Yes, …",
-    "No, …", "是的，…"; `polar`) is a lead of its own: verification checks the claim after it, and the lead
-    stands only if that claim does."""
-    body = text.strip()
-    if body.upper().startswith(REFUSAL) or not body:
-        return Draft(True)
-    body = re.sub(r"([.!?。！？])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)", r"\2\1", body)  # "… end. [2]" -> "… end [2]."
-    sentences = []
-    for span in split_sentences(body):
-        raw = body[span.start:span.end]
-        cited = tuple(int(n) for m in MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1)))
-        sentence = " ".join(MARKER.sub("", raw).split())
-        lead = _LEAD.match(sentence) if not sentences else None
-        if (lead and 1 <= _units(lead.group(1)) <= lead_units and _units(sentence[lead.end():]) > lead_units
-                and _may_lead(lead.group(1))):  # "Chemicals, shipbuilding, …" is one claim
-            sentences.append((lead.group(0).strip(), ()))  # "Yes, …" / "是的，…": the lead is not a claim of its own
-            sentence = sentence[lead.end():]
-        if any(ch.isalnum() for ch in sentence):
-            sentences.append((sentence, cited))
-    return Draft(not sentences, tuple(sentences))
-
-
-def _may_lead(text: str) -> bool:
-    """Whether uncited text can lead a claim: it opens with a yes/no word, and holds no number (a claim)."""
-    return opens_with_polar_word(text) and not any(ch.isdigit() for ch in text)
-
-
-_LEAD_ENDS = ",，:：;；"
-_LEAD = re.compile(rf"^([^{_LEAD_ENDS}]+)[{_LEAD_ENDS}]\s*")  # the answer's first clause, up to its first comma or colon
-
-
-def script_of(text: str) -> str:
-    """The writing system most of the text's letters belong to ("LATIN", "CJK", "CYRILLIC", ...)."""
-    counts: dict[str, int] = {}
-    for ch in text:
-        if ch.isalpha():
-            name = unicodedata.name(ch, "")
-            script = name.split()[0] if name else "OTHER"
-            counts[script] = counts.get(script, 0) + 1
-    return max(counts, key=counts.__getitem__) if counts else ""
-
-
-@dataclass(frozen=True)
-class Verified:
-    """One answer sentence after checking: the sources (0-based) it rests on, and whether it stands."""
-
-    sentence: str
-    sources: tuple[int, ...]
-    supported: bool
-    how: str  # "checked" (words and meaning), "translated" (so, in the sources' language), "cited" (another
-    # script, no translator: its citation and numbers), "lead", "unsupported"
-
-
-def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
-           translate: Callable[[str], str] | None = None, min_lexical: float = 0.75, min_semantic: float = 0.6,
-           min_translated_meaning: float = 0.75, lead_units: int = 3) -> list[Verified]:
-    """Check every sentence of the draft against the sources.
-
-    A sentence must be backed by a source sentence (its words and numbers, or its meaning;
-    `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best. A
-    sentence in another script than the sources', with `translate` (into the sources' language), is checked
-    in translation by the same rules, and its own numbers by value; as a translation rewords, one close
-    enough in meaning (`min_translated_meaning`) stands on fewer shared words. Without one, a sentence in another script than the sources'
-    can only be held to citing a real source that holds its numbers. A very short sentence with no
-    citation that opens with a yes/no word ("Yes.", `polar`) leads the sentence after it and stands if that
-    one does; any other ("PWNED.") is checked like every claim.
-    """
-    sources_script = script_of(" ".join(c.text for c in sources))
-    texts = [c.text for c in sources]
-    leads = [not _valid(cited, len(sources)) and _units(sentence) <= lead_units and _may_lead(sentence)
-             for sentence, cited in draft.sentences]
-    checked: dict[int, str] = {}  # sentence number -> the text checked word by word
-    for n, (sentence, _) in enumerate(draft.sentences):
-        if leads[n]:
-            continue
-        if script_of(sentence) in ("", sources_script):
-            checked[n] = sentence
-        elif translate is not None:
-            checked[n] = translate(sentence)
-    to_embed = [t for t in checked.values() if t]
-    vectors = dict(zip((n for n, t in checked.items() if t), embedder.encode(to_embed))) if to_embed else {}
-    out: list[Verified] = []
-    for n, (sentence, cited) in enumerate(draft.sentences):
-        if leads[n]:
-            out.append(Verified(sentence, (), True, "lead"))
-            continue
-        valid = _valid(cited, len(sources))
-        if not valid:  # a marker cites what was written since the last one: "A. B. [3]" cites A too
-            valid = next((v for v in (_valid(c, len(sources)) for _, c in draft.sentences[n + 1:]) if v), ())
-        if n in vectors:
-            pool = list(valid) + [i for i in range(len(sources)) if i not in valid]
-            checks = [(i, check_sentence(checked[n], vectors[n], [texts[i]], source_vectors[i : i + 1],
-                                         min_lexical=min_lexical, min_semantic=min_semantic)) for i in pool]
-            translated = checked[n] != sentence
-            backing = [(i, c) for i, c in checks
-                       if c.supported or (translated and c.numbers_ok and c.semantic >= min_translated_meaning)]
-            cited_backing = [i for i, _ in backing if i in valid]
-            # the sources it cites that back it, else the one that backs it best
-            best = cited_backing or [max(backing, key=lambda ic: ic[1].score)[0]] if backing else []
-            if best and translated:  # its own numbers, by value
-                best = best if values_supported(sentence, " ".join(texts[i] for i in best)) else []
-            how = "translated" if translated else "checked"
-            out.append(Verified(sentence, tuple(best), bool(best), how if best else "unsupported"))
-        elif n in checked:  # the translation failed
-            out.append(Verified(sentence, (), False, "unsupported"))
-        else:
-            ok = bool(valid) and values_supported(sentence, " ".join(texts[i] for i in valid))
-            out.append(Verified(sentence, valid, ok, "cited" if ok else "unsupported"))
-    # a lead stands only before a supported sentence
-    for i, v in enumerate(out):
-        if v.how == "lead" and not any(w.supported and w.how != "lead" for w in out[i + 1 :]):
-            out[i] = Verified(v.sentence, (), False, "unsupported")
-    return out
-
-
-QUESTION_MARKS = "?？؟"
-
-
-def localize(verified: Sequence[Verified], translate: Callable[[str, str], str], question: str = "") -> list[Verified]:
-    """The supported sentences in the asker's language: `translate(sentence, question)` gives each one,
-    with the question it answers beside it, and alone when that translation is not usable (a lead such as
-    "Yes," is translated alone). A translation is usable if it is still a statement (not a question) and
-    states no quantity the checked sentence does not (compared by value); with none, the checked sentence
-    stays, in the sources' language."""
-    out: list[Verified] = []
-    for v in verified:
-        if not v.supported:
-            out.append(v)
-            continue
-        contexts = ("",) if v.how == "lead" or not question else (question, "")
-        local = next((t for t in (translate(v.sentence, c) for c in contexts) if _translates(t, v.sentence)), "")
-        if local:
-            out.append(replace(v, sentence=local))
-        else:
-            log.info("kept the checked sentence %r untranslated", v.sentence)
-            out.append(v)
-    return out
-
-
-def _translates(local: str, checked: str) -> bool:
-    """A usable translation: still a statement, and no quantity the checked sentence does not state."""
-    if not local.strip():
-        return False
-    asks = local.rstrip()[-1] in QUESTION_MARKS and checked.rstrip()[-1] not in QUESTION_MARKS
-    return not asks and values_supported(local, checked, bare_numerals=False)
-
-
-def _valid(cited: Sequence[int], n_sources: int) -> tuple[int, ...]:
-    """The cited source numbers that exist, as 0-based indices, each once."""
-    return tuple(dict.fromkeys(i - 1 for i in cited if 1 <= i <= n_sources))
-
-
-def _units(text: str) -> int:
-    """Words, counting each CJK character as one (a language-neutral length)."""
-    return sum(1 if not _is_wide(w) else len(w) for w in re.findall(r"\w+", text))
-
-
-def _is_wide(word: str) -> bool:
-    return any(unicodedata.east_asian_width(ch) in "WF" for ch in word)
-
-
-def cited_text(verified: Sequence[Verified], *, renumber: bool = True) -> tuple[str, list[int]]:
-    """The supported sentences, each followed by its markers renumbered by first use, and the source
-    indices those markers point to (marker n -> sources[used[n-1]]). `renumber=False`: the markers are the
-    sources' own numbers (source i is [i + 1])."""
-    used: list[int] = []
-    parts = []
-    for v in verified:
-        if not v.supported:
-            continue
-        for i in v.sources:
-            if i not in used:
-                used.append(i)
-        body = v.sentence
-        if v.how == "lead" and body[-1] in _LEAD_ENDS:  # "Yes," runs on into the claim after it
-            parts.append(body)
-            continue
-        end = body[-1] if body[-1] in ".!?。！？" else ("。" if _is_wide(body[-1]) else ".")
-        body = body[:-1] if body[-1] in ".!?。！？" else body
-        markers = "".join(f" [{(used.index(i) if renumber else i) + 1}]" for i in v.sources)
-        parts.append(f"{body}{markers}{end}")
-    text = ""
-    for part in parts:  # no space between two sentences in a script written without spaces
-        text += part if not text or (_is_wide(text[-1]) and _is_wide(part[0])) else f" {part}"
-    return text, used
 
 
 # ---------------------------------------------------------------- the decision
@@ -368,6 +189,15 @@ class ReadingAnswerer:
     max_tokens: int = 200
     sources_language: str = "English"  # the name of the sources' language: answers in another are translated back into it to be checked
     constrained: bool = True  # the answer's form (statements closed by [n]) enforced by prompts/answer.gbnf
+    # A draft that opens with "Yes"/"No" keeps it only if the model, asked the question plainly after the
+    # sources (`polar_messages`), gives "Yes" at least this probability, or "No" when the draft says no;
+    # otherwise the draft is written again opening with the other word. Above 0.5 because the model leans
+    # to "Yes" (docs/benchmarks.md: on dev its plain P(yes) was >= 0.71 for every right "Yes", and as high
+    # as 0.95 for wrong ones); 0.0 or less turns the check off.
+    polar_threshold: float = 0.65
+    # a yes/no answer whose wording did not stand is its lead and the source sentence closest to backing it,
+    # if that one scores this much (`quoted_after_lead`)
+    min_quote_score: float = 0.5
     mode: str = "generative"
     source_vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -404,15 +234,46 @@ class ReadingAnswerer:
             pieces.append(piece)
             if language is None:
                 yield piece
+        draft = "".join(pieces)
+        turned_draft, polar = self._turn_polarity(draft, sources, question, history, messages, script)
         t2 = time.perf_counter()
-        answer = self.decide("".join(pieces), sources, p_refusal, query=query, hits=hits, language=language,
-                             question=question)
+        decide = partial(self.decide, sources=sources, p_refusal=p_refusal, query=query, hits=hits,
+                         language=language, question=question)
+        answer = decide(turned_draft) if turned_draft is not None else None
+        if answer is not None and (answer.abstained or answer.signals.get("supported", 0.0) < 1.0):
+            log.info("kept the first draft: the turned one did not stand whole (%r)", turned_draft[:200])
+            answer, polar = None, {**polar, "turned": 0.0}
+        answer = answer or decide(draft)
         checked = answer.timings.get("check_s", 0.0)  # decide's meaning check, timed apart from verification
         timings = {"probe_s": round(t1 - t0, 4), "first_token_s": round(first or 0.0, 4), "generate_s": round(t2 - t1, 4),
                    "verify_s": round(time.perf_counter() - t2 - checked, 4), **answer.timings}
-        yield Answer(**{**answer.__dict__, "timings": timings})
+        signals = {**answer.signals, **polar} if answer.signals else answer.signals
+        yield Answer(**{**answer.__dict__, "timings": timings, "signals": signals})
 
-    def decide(self, reply: str, sources: Sequence[Candidate], p_refusal: float, *, query: str,
+    def _turn_polarity(self, reply: str, sources: Sequence[Candidate], question: str, history: Sequence[Turn],
+                       messages: list[Message], script: str | None) -> tuple[str | None, dict[str, float]]:
+        """A second draft opening with the other yes/no word, when the model's plain yes/no read of the
+        question (`polar_threshold`) disagrees with the draft's opening "Yes"/"No"; written anew, so the
+        claim after it is the model's reading under that word, not the first draft's. It replaces the first
+        only if all of it stands (`stream`): a turned draft that stands in part is a guess. Also the read's
+        P(yes) (none without a lead)."""
+        lead = draft_lead(parse_draft(reply))
+        if lead is None or self.polar_threshold <= 0.0 or not self.constrained:  # only a grammar can set the opening
+            return None, {}
+        p_yes = self.llm.yes_probability(polar_messages(sources, question, history))
+        says_yes = polarity(lead) == "yes"
+        if says_yes == (p_yes >= self.polar_threshold):
+            return None, {"polar_yes": round(p_yes, 4)}
+        mark = lead[len(lead.rstrip(LEAD_ENDS + ".。")):] or ","
+        opening = f"{turned(lead)}{mark}{'' if is_wide(mark[-1]) else ' '}"
+        log.info("turned the draft's %r (plain P(yes) %.2f against %.2f)", lead, p_yes, self.polar_threshold)
+        again = "".join(self.llm.stream_chat(messages, max_tokens=self.max_tokens, temperature=0.0,
+                                             grammar=answer_grammar(script, opening=opening)))
+        if polarity(draft_lead(parse_draft(again)) or "") != polarity(opening):  # a server that ignored the grammar
+            return None, {"polar_yes": round(p_yes, 4)}
+        return again, {"polar_yes": round(p_yes, 4), "turned": 1.0}
+
+    def decide(self, reply: str, *, sources: Sequence[Candidate], p_refusal: float, query: str,
                hits: Sequence[Hit], language: str | None = None, question: str = "") -> Answer:
         """The verified answer, or an abstention when the model refused, nothing stands, or the calibrated
         probability is below the threshold. The model is asked whether the cited sources state what stands
@@ -429,6 +290,9 @@ class ReadingAnswerer:
         for v in verified:
             if not v.supported:
                 log.info("dropped an unsupported answer sentence: %r", v.sentence)
+        if not any(v.supported and v.how != "lead" for v in verified):
+            verified = quoted_after_lead(draft, sources, self.embedder, vectors,
+                                             min_score=self.min_quote_score) or verified
         text, used = cited_text(verified)
         if not used:
             return self._abstain(query, hits, 0.5, {}, "no sentence of the draft stands",

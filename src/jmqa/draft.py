@@ -1,0 +1,252 @@
+"""The model's draft, read and checked: `parse_draft` (sentences and the sources each cites, a yes/no lead
+apart) -> `verify` (each sentence against the sources: words, numbers, meaning; in translation when written
+in another script) -> `quoted_after_lead` (a yes/no answer whose own wording did not stand rests on the
+closest source sentence) -> `localize` (what stands, in the asker's language) -> `cited_text` (the answer
+with its [n] markers). Pure functions over text, sources and their vectors: no model is called here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .chunking import split_sentences
+from .embedding import Embedder
+from .evidence import Candidate
+from .grounding import MARKER, check_sentence, values_supported
+from .polar import opens_with_polar_word
+
+log = logging.getLogger(__name__)
+
+REFUSAL = "NOT FOUND"  # the model's whole reply when the sources do not answer (the template says so)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The model's reply, read: a refusal, or sentences each with the source numbers it cites (1-based)."""
+
+    refused: bool
+    sentences: tuple[tuple[str, tuple[int, ...]], ...] = ()
+
+
+def parse_draft(text: str, *, lead_units: int = 2) -> Draft:
+    """The reply's sentences, each with the source numbers its [n] markers name (a marker just after a
+    full stop belongs to the sentence before it). A reply that starts with the refusal is a refusal. A
+    first clause of at most `lead_units` words before a comma that opens with a yes/no word ("Yes, …",
+    "No, …", "是的，…"; `polar`) is a lead of its own: verification checks the claim after it, and the lead
+    stands only if that claim does."""
+    body = text.strip()
+    if body.upper().startswith(REFUSAL) or not body:
+        return Draft(True)
+    body = re.sub(r"([.!?。！？])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)", r"\2\1", body)  # "… end. [2]" -> "… end [2]."
+    sentences = []
+    for span in split_sentences(body):
+        raw = body[span.start:span.end]
+        cited = tuple(int(n) for m in MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1)))
+        sentence = " ".join(MARKER.sub("", raw).split())
+        lead = _LEAD.match(sentence) if not sentences else None
+        if (lead and 1 <= _units(lead.group(1)) <= lead_units and _units(sentence[lead.end():]) > lead_units
+                and _may_lead(lead.group(1))):  # "Chemicals, shipbuilding, …" is one claim
+            sentences.append((lead.group(0).strip(), ()))  # "Yes, …" / "是的，…": the lead is not a claim of its own
+            sentence = sentence[lead.end():]
+        if any(ch.isalnum() for ch in sentence):
+            sentences.append((sentence, cited))
+    return Draft(not sentences, tuple(sentences))
+
+
+def _may_lead(text: str) -> bool:
+    """Whether uncited text can lead a claim: it opens with a yes/no word, and holds no number (a claim)."""
+    return opens_with_polar_word(text) and not any(ch.isdigit() for ch in text)
+
+
+LEAD_ENDS = ",，:：;；"
+_LEAD = re.compile(rf"^([^{LEAD_ENDS}]+)[{LEAD_ENDS}]\s*")  # the answer's first clause, up to its first comma or colon
+
+
+def script_of(text: str) -> str:
+    """The writing system most of the text's letters belong to ("LATIN", "CJK", "CYRILLIC", ...)."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        if ch.isalpha():
+            name = unicodedata.name(ch, "")
+            script = name.split()[0] if name else "OTHER"
+            counts[script] = counts.get(script, 0) + 1
+    return max(counts, key=counts.__getitem__) if counts else ""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """One answer sentence after checking: the sources (0-based) it rests on, and whether it stands."""
+
+    sentence: str
+    sources: tuple[int, ...]
+    supported: bool
+    how: str  # "checked" (words and meaning), "translated" (so, in the sources' language), "cited" (another
+    # script, no translator: its citation and numbers), "lead", "quoted" (a source sentence as it stands),
+    # "unsupported"
+
+
+def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
+           translate: Callable[[str], str] | None = None, min_lexical: float = 0.75, min_semantic: float = 0.6,
+           min_translated_meaning: float = 0.75, lead_units: int = 3) -> list[Verified]:
+    """Check every sentence of the draft against the sources.
+
+    A sentence must be backed by a source sentence (its words and numbers, or its meaning;
+    `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best. A
+    sentence in another script than the sources', with `translate` (into the sources' language), is checked
+    in translation by the same rules, and its own numbers by value; as a translation rewords, one close
+    enough in meaning (`min_translated_meaning`) stands on fewer shared words. Without one, a sentence in another script than the sources'
+    can only be held to citing a real source that holds its numbers. A very short sentence with no
+    citation that opens with a yes/no word ("Yes.", `polar`) leads the sentence after it and stands if that
+    one does; any other ("PWNED.") is checked like every claim.
+    """
+    sources_script = script_of(" ".join(c.text for c in sources))
+    texts = [c.text for c in sources]
+    leads = [not _valid(cited, len(sources)) and _units(sentence) <= lead_units and _may_lead(sentence)
+             for sentence, cited in draft.sentences]
+    checked: dict[int, str] = {}  # sentence number -> the text checked word by word
+    for n, (sentence, _) in enumerate(draft.sentences):
+        if leads[n]:
+            continue
+        if script_of(sentence) in ("", sources_script):
+            checked[n] = sentence
+        elif translate is not None:
+            checked[n] = translate(sentence)
+    to_embed = [t for t in checked.values() if t]
+    vectors = dict(zip((n for n, t in checked.items() if t), embedder.encode(to_embed))) if to_embed else {}
+    out: list[Verified] = []
+    for n, (sentence, cited) in enumerate(draft.sentences):
+        if leads[n]:
+            out.append(Verified(sentence, (), True, "lead"))
+            continue
+        valid = _valid(cited, len(sources))
+        if not valid:  # a marker cites what was written since the last one: "A. B. [3]" cites A too
+            valid = next((v for v in (_valid(c, len(sources)) for _, c in draft.sentences[n + 1:]) if v), ())
+        if n in vectors:
+            pool = list(valid) + [i for i in range(len(sources)) if i not in valid]
+            checks = [(i, check_sentence(checked[n], vectors[n], [texts[i]], source_vectors[i : i + 1],
+                                         min_lexical=min_lexical, min_semantic=min_semantic)) for i in pool]
+            translated = checked[n] != sentence
+            backing = [(i, c) for i, c in checks
+                       if c.supported or (translated and c.numbers_ok and c.semantic >= min_translated_meaning)]
+            cited_backing = [i for i, _ in backing if i in valid]
+            # the sources it cites that back it, else the one that backs it best
+            best = cited_backing or [max(backing, key=lambda ic: ic[1].score)[0]] if backing else []
+            if best and translated:  # its own numbers, by value
+                best = best if values_supported(sentence, " ".join(texts[i] for i in best)) else []
+            how = "translated" if translated else "checked"
+            out.append(Verified(sentence, tuple(best), bool(best), how if best else "unsupported"))
+        elif n in checked:  # the translation failed
+            out.append(Verified(sentence, (), False, "unsupported"))
+        else:
+            ok = bool(valid) and values_supported(sentence, " ".join(texts[i] for i in valid))
+            out.append(Verified(sentence, valid, ok, "cited" if ok else "unsupported"))
+    # a lead stands only before a supported sentence
+    for i, v in enumerate(out):
+        if v.how == "lead" and not any(w.supported and w.how != "lead" for w in out[i + 1 :]):
+            out[i] = Verified(v.sentence, (), False, "unsupported")
+    return out
+
+
+def quoted_after_lead(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray,
+                      *, min_score: float = 0.5) -> list[Verified] | None:
+    """A yes/no answer whose own wording did not stand ("No, it does not cover eastern Guangdong": a
+    negation no source states), as its lead and the source sentence that comes closest to backing that
+    wording (`grounding.check_sentence`: shared words and meaning, its numbers held), quoted: "No. <the
+    sentence> [1]." — the sentence a small model's [n] names is often a neighbour. None when the draft has
+    no lead, or no sentence scores `min_score`."""
+    lead = draft_lead(draft)
+    claims = " ".join(sentence for sentence, _ in draft.sentences[1:])
+    if lead is None or not claims or not len(sources):
+        return None
+    best = check_sentence(claims, embedder.encode([claims])[0], [c.text for c in sources], source_vectors)
+    if best.source < 0 or best.score < min_score:
+        return None
+    word = lead.rstrip(LEAD_ENDS + ".。 ")
+    lead = word + ("。" if is_wide(word[-1]) else ".")
+    return [Verified(lead, (), True, "lead"), Verified(sources[best.source].text, (best.source,), True, "quoted")]
+
+
+QUESTION_MARKS = "?？؟"
+
+
+def localize(verified: Sequence[Verified], translate: Callable[[str, str], str], question: str = "") -> list[Verified]:
+    """The supported sentences in the asker's language: `translate(sentence, question)` gives each one,
+    with the question it answers beside it, and alone when that translation is not usable (a lead such as
+    "Yes," is translated alone). A translation is usable if it is still a statement (not a question) and
+    states no quantity the checked sentence does not (compared by value); with none, the checked sentence
+    stays, in the sources' language."""
+    out: list[Verified] = []
+    for v in verified:
+        if not v.supported:
+            out.append(v)
+            continue
+        contexts = ("",) if v.how == "lead" or not question else (question, "")
+        local = next((t for t in (translate(v.sentence, c) for c in contexts) if _translates(t, v.sentence)), "")
+        if local:
+            out.append(replace(v, sentence=local))
+        else:
+            log.info("kept the checked sentence %r untranslated", v.sentence)
+            out.append(v)
+    return out
+
+
+def _translates(local: str, checked: str) -> bool:
+    """A usable translation: still a statement, and no quantity the checked sentence does not state."""
+    if not local.strip():
+        return False
+    asks = local.rstrip()[-1] in QUESTION_MARKS and checked.rstrip()[-1] not in QUESTION_MARKS
+    return not asks and values_supported(local, checked, bare_numerals=False)
+
+
+def _valid(cited: Sequence[int], n_sources: int) -> tuple[int, ...]:
+    """The cited source numbers that exist, as 0-based indices, each once."""
+    return tuple(dict.fromkeys(i - 1 for i in cited if 1 <= i <= n_sources))
+
+
+def _units(text: str) -> int:
+    """Words, counting each CJK character as one (a language-neutral length)."""
+    return sum(1 if not is_wide(w) else len(w) for w in re.findall(r"\w+", text))
+
+
+def is_wide(word: str) -> bool:
+    return any(unicodedata.east_asian_width(ch) in "WF" for ch in word)
+
+
+def cited_text(verified: Sequence[Verified], *, renumber: bool = True) -> tuple[str, list[int]]:
+    """The supported sentences, each followed by its markers renumbered by first use, and the source
+    indices those markers point to (marker n -> sources[used[n-1]]). `renumber=False`: the markers are the
+    sources' own numbers (source i is [i + 1])."""
+    used: list[int] = []
+    parts = []
+    for v in verified:
+        if not v.supported:
+            continue
+        for i in v.sources:
+            if i not in used:
+                used.append(i)
+        body = v.sentence
+        if v.how == "lead" and body[-1] in LEAD_ENDS:  # "Yes," runs on into the claim after it
+            parts.append(body)
+            continue
+        end = body[-1] if body[-1] in ".!?。！？" else ("。" if is_wide(body[-1]) else ".")
+        body = body[:-1] if body[-1] in ".!?。！？" else body
+        markers = "".join(f" [{(used.index(i) if renumber else i) + 1}]" for i in v.sources)
+        parts.append(f"{body}{markers}{end}")
+    text = ""
+    for part in parts:  # no space between two sentences in a script written without spaces
+        text += part if not text or (is_wide(text[-1]) and is_wide(part[0])) else f" {part}"
+    return text, used
+
+
+def draft_lead(draft: Draft, *, lead_units: int = 3) -> str | None:
+    """The yes/no word or clause the draft opens with, uncited ("Yes,", "No.", "是的，"); None without one."""
+    if draft.refused or not draft.sentences:
+        return None
+    sentence, cited = draft.sentences[0]
+    return sentence if not cited and _units(sentence) <= lead_units and _may_lead(sentence) else None
