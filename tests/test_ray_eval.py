@@ -210,3 +210,21 @@ def test_a_workers_model_and_embedder_run_on_the_cpus_it_reserves(monkeypatch, t
     assert settings.llm_threads == 2  # the driver's own settings are left as they were
     with pytest.raises(BadInputError, match="worker_cpus must be at least 1"):
         evaluate(gold_slice(1), None, mode="extractive", settings=settings, ray_address="local", worker_cpus=0)
+
+
+@pytest.mark.slow
+def test_with_the_model_one_worker_of_both_cpus_gives_the_single_process_rows(ray_local, tmp_path):
+    """Generative: llama.cpp's greedy drafts are the same bit for bit when the model reads the same prompts
+    in the same order on as many threads, from the same prompt cache. One worker of both CPUs does: its
+    rows and summary are the single process's (timings aside). Workers of one CPU each are faster on two
+    cores but see other questions before each one, so a draft can come out worded otherwise."""
+    pytest.importorskip("llama_cpp")
+    from jmqa.config import Settings
+
+    settings = Settings(corpus_dir=SOURCE_CORPUS, index_dir=tmp_path / "index", llm_threads=2, embedding_threads=2)
+    items = gold_slice(5)  # three unanswerable questions, two answerable
+    here = evaluate(items, tmp_path / "here", mode="generative", settings=settings)
+    there = evaluate(items, tmp_path / "there", mode="generative", settings=settings, ray_address="local",
+                     worker_cpus=2)
+    assert rows(there) == rows(here) and metrics(there) == metrics(here)
+    assert {r.mode for r in here.records} == {"generative"} and any(not r.abstained for r in here.records)
