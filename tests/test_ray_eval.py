@@ -212,19 +212,40 @@ def test_a_workers_model_and_embedder_run_on_the_cpus_it_reserves(monkeypatch, t
         evaluate(gold_slice(1), None, mode="extractive", settings=settings, ray_address="local", worker_cpus=0)
 
 
-@pytest.mark.slow
-def test_with_the_model_one_worker_of_both_cpus_gives_the_single_process_rows(ray_local, tmp_path):
-    """Generative: llama.cpp's greedy drafts are the same bit for bit when the model reads the same prompts
-    in the same order on as many threads, from the same prompt cache. One worker of both CPUs does: its
-    rows and summary are the single process's (timings aside). Workers of one CPU each are faster on two
-    cores but see other questions before each one, so a draft can come out worded otherwise."""
-    pytest.importorskip("llama_cpp")
+def _model_settings(index_dir: Path):
     from jmqa.config import Settings
 
-    settings = Settings(corpus_dir=SOURCE_CORPUS, index_dir=tmp_path / "index", llm_threads=2, embedding_threads=2)
-    items = gold_slice(5)  # three unanswerable questions, two answerable
-    here = evaluate(items, tmp_path / "here", mode="generative", settings=settings)
-    there = evaluate(items, tmp_path / "there", mode="generative", settings=settings, ray_address="local",
-                     worker_cpus=2)
-    assert rows(there) == rows(here) and metrics(there) == metrics(here)
-    assert {r.mode for r in here.records} == {"generative"} and any(not r.abstained for r in here.records)
+    return Settings(corpus_dir=SOURCE_CORPUS, index_dir=index_dir, llm_threads=2, embedding_threads=2)
+
+
+def _evaluate_in_a_fresh_process(out: Path, index_dir: Path) -> None:
+    evaluate(gold_slice(5), out, mode="generative", settings=_model_settings(index_dir))
+
+
+def _saved_rows(out: Path) -> list[dict]:
+    lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    return sorted(({k: v for k, v in json.loads(line).items() if k != "timings"} for line in lines), key=lambda r: r["id"])
+
+
+@pytest.mark.slow
+def test_with_the_model_one_worker_of_both_cpus_gives_the_single_process_rows(ray_local, tmp_path):
+    """Generative: llama.cpp's greedy drafts are the same bit for bit when a fresh model reads the same
+    prompts in the same order on as many threads. One Ray worker of both CPUs does, against a single process
+    started afresh (this test process may hold a model whose prompt cache has read other tests' prompts): the
+    rows and summary are the same (timings aside). Workers of one CPU each are faster on two cores but read
+    other questions before each one, so a draft can come out worded otherwise."""
+    pytest.importorskip("llama_cpp")
+    import multiprocessing
+
+    index_dir = tmp_path / "index"
+    here = multiprocessing.get_context("spawn").Process(target=_evaluate_in_a_fresh_process,
+                                                        args=(tmp_path / "here", index_dir))
+    here.start()
+    here.join()
+    assert here.exitcode == 0
+    there = evaluate(gold_slice(5), tmp_path / "there", mode="generative", settings=_model_settings(index_dir),
+                     ray_address="local", worker_cpus=2)
+    assert _saved_rows(tmp_path / "there") == _saved_rows(tmp_path / "here")
+    summary = [json.loads((tmp_path / side / "summary.json").read_text(encoding="utf-8")) for side in ("here", "there")]
+    assert summary[0]["metrics"] == summary[1]["metrics"]
+    assert {r.mode for r in there.records} == {"generative"} and any(not r.abstained for r in there.records)
