@@ -155,7 +155,7 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
 
 def quoted_after_lead(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray,
                       *, min_score: float = 0.5) -> list[Verified] | None:
-    """A yes/no answer whose own wording did not stand ("No, it does not cover eastern Guangdong": a
+    """A yes/no answer whose own wording did not stand ("No, the Greeks did not found it": a
     negation no source states), as its lead and the source sentence that comes closest to backing that
     wording (`grounding.check_sentence`: shared words and meaning, its numbers held), quoted: "No. <the
     sentence> [1]." — the sentence a small model's [n] names is often a neighbour. None when the draft has

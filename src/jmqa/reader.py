@@ -133,7 +133,7 @@ def check_messages(sources: Sequence[Candidate], question: str, verified: Sequen
     """The meaning check's prompt (prompts/check.txt): the probe's rules and numbered sources (a prefix the
     model has just read, so it is cached), then the question and the sentences that stood verification, each
     with the numbers of the sources it rests on. Its P(yes) says whether those sources state the answer, as
-    word overlap cannot: "eastern" for "western", or a neighbouring fact offered for what was asked."""
+    word overlap cannot: "north" for "south", or a neighbouring fact offered for what was asked."""
     answer, _ = cited_text(verified, renumber=False)
     ask = prompt_template("check.txt").format(question=question, answer=answer)
     return [answer_messages(sources, question)[0], {"role": "user", "content": ask}]
