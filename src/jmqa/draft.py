@@ -107,8 +107,7 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
-    leads = [not _valid(cited, len(sources)) and _units(sentence) <= lead_units and _may_lead(sentence)
-             for sentence, cited in draft.sentences]
+    leads = [_is_lead(sentence, _valid(cited, len(sources)), lead_units) for sentence, cited in draft.sentences]
     checked: dict[int, str] = {}  # sentence number -> the text checked word by word
     for n, (sentence, _) in enumerate(draft.sentences):
         if leads[n]:
@@ -249,4 +248,9 @@ def draft_lead(draft: Draft, *, lead_units: int = 3) -> str | None:
     if draft.refused or not draft.sentences:
         return None
     sentence, cited = draft.sentences[0]
-    return sentence if not cited and _units(sentence) <= lead_units and _may_lead(sentence) else None
+    return sentence if _is_lead(sentence, cited, lead_units) else None
+
+
+def _is_lead(sentence: str, cited: Sequence[int], lead_units: int) -> bool:
+    """A lead: uncited, at most `lead_units` words, opening with a yes/no word (`_may_lead`)."""
+    return not cited and _units(sentence) <= lead_units and _may_lead(sentence)
