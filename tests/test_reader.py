@@ -83,11 +83,11 @@ def test_scripts_are_told_apart_without_naming_a_language():
     assert script_of("Римляне") == "CYRILLIC"
 
 
-def _verify(reply: str, translate=None):
+def _verify(reply: str, translate=None, question: str = ""):
     embedder = HashEmbedder()
     sources = _sources()
     return verify(parse_draft(reply), sources, embedder, embedder.encode([c.text for c in sources]),
-                  translate=translate)
+                  translate=translate, question=question)
 
 
 def test_a_supported_sentence_stands_and_an_invented_one_is_dropped():
@@ -103,6 +103,20 @@ def test_a_miscited_sentence_is_cited_to_the_source_that_backs_it():
 def test_a_lead_stands_only_before_a_supported_sentence():
     assert [v.supported for v in _verify("No. It lies where the Rhône meets the Saône [2].")] == [True, True]
     assert [v.supported for v in _verify("Yes. The Greeks built it in 12 BC [3].")] == [False, False]
+
+
+def test_a_no_must_state_what_the_sources_say_instead_not_the_question_negated():
+    # every word of "Lyon is not a city in France" is the question's or the source's: it stands on nothing
+    negated = "No, Lyon is not a city in France [1]."
+    assert [v.supported for v in _verify(negated)] == [True, True]  # word for word, the source backs it
+    assert [v.supported for v in _verify(negated, question="Is Lyon a city in France?")] == [False, False]
+    # a "No" that says what is so instead stands; a "Yes" restating the question is checked as before
+    instead = "No, it lies where the Rhône meets the Saône [2]."
+    assert [v.supported for v in _verify(instead, question="Does Lyon lie on the Seine?")] == [True, True]
+    assert [v.supported for v in _verify("Yes, Lyon is a city in France [1].", question="Is Lyon a city in France?")
+            ] == [True, True]
+
+
 
 
 def test_a_sentence_in_another_script_must_cite_a_source_holding_its_numbers():
@@ -333,6 +347,16 @@ def test_a_yes_the_model_is_unsure_of_is_written_again_as_no():
     assert _answer(no, model=_PolarModel(no, p_yes=0.5)).text.startswith("No,")  # below the threshold: no stays
     assert _answer(no, model=_PolarModel(no, p_yes=0.8, second="Yes, the Romans founded it in 43 BC [3].")
                    ).text.startswith("Yes,")
+
+
+def test_a_yes_to_a_quantity_no_source_states_is_written_again_as_no():
+    yes = "Yes, the Romans founded it in 43 BC [3]."
+    for asked, expected in (("Did the Romans found Lyon in 44 BC?", "No, the Romans founded it in 43 BC [1]."),
+                            ("Did the Romans found Lyon in 43 BC?", "Yes, the Romans founded it in 43 BC [1].")):
+        model = _PolarModel(yes, p_yes=0.9, second="No, the Romans founded it in 43 BC [3].")
+        reader = ReadingAnswerer(model, HashEmbedder(), AnswerCalibration(threshold=0.3))
+        *_, answer = reader.stream(asked, _hits(), query=asked)
+        assert answer.text == expected  # the plain read said yes both times: the question's 44 is no source's
 
 
 def test_a_second_draft_that_ignores_the_opening_keeps_the_first():

@@ -19,7 +19,7 @@ from .chunking import split_sentences
 from .embedding import Embedder
 from .evidence import Candidate
 from .grounding import MARKER, check_sentence, values_supported
-from .polar import opens_with_polar_word
+from .polar import opens_with_polar_word, polarity
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,8 @@ class Verified:
 
 
 def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
-           translate: Callable[[str], str] | None = None, min_lexical: float = 0.75, min_semantic: float = 0.6,
-           min_translated_meaning: float = 0.75, lead_units: int = 3) -> list[Verified]:
+           translate: Callable[[str], str] | None = None, question: str = "", min_lexical: float = 0.75,
+           min_semantic: float = 0.6, min_translated_meaning: float = 0.75, lead_units: int = 3) -> list[Verified]:
     """Check every sentence of the draft against the sources.
 
     A sentence must be backed by a source sentence (its words and numbers, or its meaning;
@@ -103,11 +103,15 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     enough in meaning (`min_translated_meaning`) stands on fewer shared words. Without one, a sentence in another script than the sources'
     can only be held to citing a real source that holds its numbers. A very short sentence with no
     citation that opens with a yes/no word ("Yes.", `polar`) leads the sentence after it and stands if that
-    one does; any other ("PWNED.") is checked like every claim.
+    one does; any other ("PWNED.") is checked like every claim. The claims after a "No" lead must state
+    what the sources say instead: the words they share with `question` (in the sources' language) are not
+    counted, so "No, X is not Y" to "Is X Y?" — the question negated, which the sources' "X is Y" would
+    otherwise back word for word — has nothing left to stand on, whatever the language's word for "not".
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
     leads = [_is_lead(sentence, _valid(cited, len(sources)), lead_units) for sentence, cited in draft.sentences]
+    denies = polarity(draft_lead(draft, lead_units=lead_units) or "") == "no"
     checked: dict[int, str] = {}  # sentence number -> the text checked word by word
     for n, (sentence, _) in enumerate(draft.sentences):
         if leads[n]:
@@ -129,7 +133,8 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
         if n in vectors:
             pool = list(valid) + [i for i in range(len(sources)) if i not in valid]
             checks = [(i, check_sentence(checked[n], vectors[n], [texts[i]], source_vectors[i : i + 1],
-                                         min_lexical=min_lexical, min_semantic=min_semantic)) for i in pool]
+                                         question=question if denies else "", min_lexical=min_lexical,
+                                         min_semantic=min_semantic)) for i in pool]
             translated = checked[n] != sentence
             backing = [(i, c) for i, c in checks
                        if c.supported or (translated and c.numbers_ok and c.semantic >= min_translated_meaning)]

@@ -41,6 +41,7 @@ from .draft import (
 )
 from .embedding import Embedder
 from .evidence import Candidate, candidate_sentences
+from .grounding import values_supported
 from .llm import LLM, Message
 from .multilingual import translate_answer, translate_statement
 from .polar import polarity, turned
@@ -261,12 +262,15 @@ class ReadingAnswerer:
         if lead is None or self.polar_threshold <= 0.0 or not self.constrained:  # only a grammar can set the opening
             return None, {}
         p_yes = self.llm.yes_probability(polar_messages(sources, question, history))
+        # a "yes" also affirms the quantities the question states: one no source states is a false premise
+        premise = values_supported(question, " ".join(c.text for c in sources), bare_numerals=False)
         says_yes = polarity(lead) == "yes"
-        if says_yes == (p_yes >= self.polar_threshold):
+        if says_yes == (p_yes >= self.polar_threshold and premise):
             return None, {"polar_yes": round(p_yes, 4)}
         mark = lead[len(lead.rstrip(LEAD_ENDS + ".。")):] or ","
         opening = f"{turned(lead)}{mark}{'' if is_wide(mark[-1]) else ' '}"
-        log.info("turned the draft's %r (plain P(yes) %.2f against %.2f)", lead, p_yes, self.polar_threshold)
+        log.info("turned the draft's %r (plain P(yes) %.2f against %.2f; the question's quantities %s)", lead, p_yes,
+                 self.polar_threshold, "stated" if premise else "not stated")
         again = "".join(self.llm.stream_chat(messages, max_tokens=self.max_tokens, temperature=0.0,
                                              grammar=answer_grammar(script, opening=opening)))
         if polarity(draft_lead(parse_draft(again)) or "") != polarity(opening):  # a server that ignored the grammar
@@ -286,7 +290,7 @@ class ReadingAnswerer:
             return self._abstain(query, hits, 1.0 - p, {}, "the model found no answer")
         vectors = self._vectors(sources)
         verified = verify(draft, sources, self.embedder, vectors,
-                          translate=lambda s: translate_statement(self.llm, s, self.sources_language))
+                          translate=lambda s: translate_statement(self.llm, s, self.sources_language), question=query)
         for v in verified:
             if not v.supported:
                 log.info("dropped an unsupported answer sentence: %r", v.sentence)
