@@ -254,7 +254,9 @@ class ReadingAnswerer:
     def _turn_polarity(self, reply: str, sources: Sequence[Candidate], question: str, history: Sequence[Turn],
                        messages: list[Message], script: str | None) -> tuple[str | None, dict[str, float]]:
         """A second draft opening with the other yes/no word, when the model's plain yes/no read of the
-        question (`polar_threshold`) disagrees with the draft's opening "Yes"/"No"; written anew, so the
+        question (`polar_threshold`) disagrees with the draft's opening "Yes"/"No" — a "yes" also needs every
+        quantity the question states to be one the sources state (compared by value, in any language: a
+        "Yes" to "about 40 million?" when they say 4 million is a false premise); written anew, so the
         claim after it is the model's reading under that word, not the first draft's. It replaces the first
         only if all of it stands (`stream`): a turned draft that stands in part is a guess. Also the read's
         P(yes) (none without a lead)."""
