@@ -375,6 +375,7 @@ def test_a_yes_or_no_whose_own_wording_does_not_stand_rests_on_the_closest_sourc
     # whichever number the draft gave
     answer = _answer("No, the Greeks did not found it, the Romans did [1].")
     assert answer.text == "No. The Romans founded it in 43 BC [1]." and not answer.abstained
+    assert answer.signals["quoted"] == 1.0  # said apart, for the report's rows
     assert answer.citations[0].quote == "The Romans founded it in 43 BC."
     # without a yes/no lead nothing is quoted; nor when no sentence is close enough
     assert _answer("The Greeks founded it in 12 BC [3].").abstained
@@ -389,3 +390,25 @@ def test_a_turned_draft_that_stands_only_in_part_leaves_the_first():
     model = _PolarModel(yes, p_yes=0.3, second="No, the Romans founded it in 43 BC [3]. The Greeks ruled it in 12 BC [1].")
     answer = _answer(yes, model=model)
     assert answer.text == "Yes, the Romans founded it in 43 BC [1]." and answer.signals["turned"] == 0.0
+
+
+def test_a_no_to_a_follow_up_must_say_more_than_what_the_conversation_asked():
+    # "it" names what an earlier question asked about: "No, Lyon is not in Italy" adds nothing the sources
+    # state once that question's words are left out too, so the draft's own wording does not stand
+    no = "No, Lyon is not in Italy [1]."
+    alone = ReadingAnswerer(_PolarModel(no, p_yes=0.1), HashEmbedder(), AnswerCalibration(threshold=0.3), min_quote_score=0.95)
+    *_, answer = alone.stream("Is it in Italy?", _hits(), query="Is it in Italy?")
+    assert answer.text == "No, Lyon is not in Italy [1]."  # alone, "Lyon" is a word of the source's that it adds
+    *_, answer = alone.stream("Is it in Italy?", _hits(), query="Is it in Italy?",
+                              history=[Turn("Where is Lyon?", "Lyon is a city in France [1].")])
+    assert answer.abstained
+
+
+def test_an_abstention_because_nothing_stands_is_as_sure_as_the_calibration_says():
+    # no constant: the calibrated chance that an answer would be wrong, the meaning check (not run) read as neutral
+    calibration = AnswerCalibration(threshold=0.3)
+    invented = "The Greeks built its harbour in 12 BC [1]."
+    sure, unsure = _answer(invented, p_refusal=0.9, calibration=calibration), _answer(invented, p_refusal=0.01, calibration=calibration)
+    assert sure.abstained and unsure.abstained and sure.signals["supported"] == 0.0
+    assert sure.confidence == round(1 - calibration.probability(np.log(0.9), 0.0, 0.0, 0.5), 4)
+    assert sure.confidence > unsure.confidence  # the likelier the model was to refuse, the surer the abstention

@@ -239,7 +239,7 @@ class ReadingAnswerer:
         turned_draft, polar = self._turn_polarity(draft, sources, question, history, messages, script)
         t2 = time.perf_counter()
         decide = partial(self.decide, sources=sources, p_refusal=p_refusal, query=query, hits=hits,
-                         language=language, question=question)
+                         language=language, question=question, asked_before=" ".join(t.question for t in history))
         answer = decide(turned_draft) if turned_draft is not None else None
         if answer is not None and (answer.abstained or answer.signals.get("supported", 0.0) < 1.0):
             log.info("kept the first draft: the turned one did not stand whole (%r)", turned_draft[:200])
@@ -280,29 +280,35 @@ class ReadingAnswerer:
         return again, {"polar_yes": round(p_yes, 4), "turned": 1.0}
 
     def decide(self, reply: str, *, sources: Sequence[Candidate], p_refusal: float, query: str,
-               hits: Sequence[Hit], language: str | None = None, question: str = "") -> Answer:
+               hits: Sequence[Hit], language: str | None = None, question: str = "", asked_before: str = "") -> Answer:
         """The verified answer, or an abstention when the model refused, nothing stands, or the calibrated
         probability is below the threshold. The model is asked whether the cited sources state what stands
         (`check_messages`); its answer is one of the calibration's signals. A draft sentence in another script than the sources' is
         translated into their language to be checked. `language`: the one the question was asked in, when it
-        is not the sources'; the checked answer is translated into it, with `question` (as asked) beside it."""
+        is not the sources'; the checked answer is translated into it, with `question` (as asked) beside it.
+        `asked_before`: the conversation's earlier questions. A claim after a "No" must state what the
+        sources say instead of what was asked (`verify`), and what was asked includes what a follow-up's
+        "it" names: "No, X does not have Y" to "Does it have Y?" after a question about X stands on nothing."""
         draft = parse_draft(reply)
         if draft.refused:
             p = self.calibration.probability(_log(p_refusal), 0.0, 0.0)
             return self._abstain(query, hits, 1.0 - p, {}, "the model found no answer")
         vectors = self._vectors(sources)
         verified = verify(draft, sources, self.embedder, vectors,
-                          translate=lambda s: translate_statement(self.llm, s, self.sources_language), question=query)
+                          translate=lambda s: translate_statement(self.llm, s, self.sources_language),
+                          question=f"{asked_before} {query}".strip())
         for v in verified:
             if not v.supported:
                 log.info("dropped an unsupported answer sentence: %r", v.sentence)
+        quoted = None
         if not any(v.supported and v.how != "lead" for v in verified):
-            verified = quoted_after_lead(draft, sources, self.embedder, vectors,
-                                             min_score=self.min_quote_score) or verified
+            quoted = quoted_after_lead(draft, sources, self.embedder, vectors, min_score=self.min_quote_score)
+            verified = quoted or verified
         text, used = cited_text(verified)
-        if not used:
-            return self._abstain(query, hits, 0.5, {}, "no sentence of the draft stands",
-                                 signals=features(p_refusal, verified, 0.0, 0.0))
+        if not used:  # how sure to be of abstaining: the calibration, with the meaning check not run (neither way)
+            signals = features(p_refusal, verified, 0.0, 0.5)
+            return self._abstain(query, hits, 1.0 - self.calibration.probability(*signals), {},
+                                 "no sentence of the draft stands", signals=signals)
         qv = self.embedder.encode([query])[0]
         relevance = max(float(vectors[i] @ qv) for i in used)
         t0 = time.perf_counter()
@@ -319,7 +325,8 @@ class ReadingAnswerer:
         citations = tuple(Citation(sources[i].doc_id, sources[i].title, sources[i].start, sources[i].end,
                                    sources[i].text, round(float(vectors[i] @ qv), 4)) for i in used)
         return Answer(text=text, citations=citations, abstained=False, confidence=round(p, 4), mode=self.mode,
-                      query=query, hits=tuple(hits), signals=_named(signals), timings=checked)
+                      query=query, hits=tuple(hits), signals=_named(signals) | ({"quoted": 1.0} if quoted else {}),
+                      timings=checked)
 
     def _vectors(self, sources: Sequence[Candidate]) -> np.ndarray:
         missing = [c.text for c in sources if c.text not in self.source_vectors]
