@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 from jmqa.calibration import AnswerCalibration
-from jmqa.draft import REFUSAL, cited_text, draft_lead, localize, parse_draft, script_of, verify
+from jmqa.draft import REFUSAL, cited_text, draft_lead, localize, parse_draft, script_of, topic_sources, verify
 from jmqa.evidence import Candidate
 from jmqa.llm import Probe
 from jmqa.polar import opens_with_polar_word, polarity, turned
@@ -402,6 +402,27 @@ def test_a_no_to_a_follow_up_must_say_more_than_what_the_conversation_asked():
     *_, answer = alone.stream("Is it in Italy?", _hits(), query="Is it in Italy?",
                               history=[Turn("Where is Lyon?", "Lyon is a city in France [1].")])
     assert answer.abstained
+
+
+def test_a_yes_or_no_rests_only_on_a_sentence_that_speaks_of_what_was_asked():
+    # "No, Lyon has no airport" is the question negated with the city's name added; no source speaks of an
+    # international airport, so neither the draft's wording nor a quote of the closest sentence stands
+    no = "No, Lyon does not have an international airport [1]."
+    reader = ReadingAnswerer(_PolarModel(no, p_yes=0.1), HashEmbedder(), AnswerCalibration(threshold=0.3))
+    *_, answer = reader.stream("Does it have an international airport?", _hits(), query="Does it have an international airport?")
+    assert answer.abstained
+    off = ReadingAnswerer(_PolarModel(no, p_yes=0.1), HashEmbedder(), AnswerCalibration(threshold=0.3), min_topic=0.0)
+    *_, answer = off.stream("Does it have an international airport?", _hits(), query="Does it have an international airport?")
+    assert not answer.abstained  # the check off: the claim stands on "Lyon"
+    # a "No" may state another thing in place of one asked word: the rest it speaks of
+    assert topic_sources(["Lyon is a city in France.", "Its silk industry grew."], "Is Lyon a city in Italy?", 1 / 3) == [0]
+    assert topic_sources(["Lyon is a city in France."], "Is it in Italy?", 1 / 3) == [0]  # one word: nothing to hold
+    assert topic_sources(["Lyon is a city in France."], "Is it in Italy?", 1 / 3, spare=0) == []
+    # a question worded otherwise (or translated) speaks of a sentence close to it in meaning
+    worded = "Is the second industry the least contributing part of the Lyon economy?"
+    assert topic_sources(["The secondary sector is the biggest economic contributor."], worded, 1 / 3) == []
+    assert topic_sources(["The secondary sector is the biggest economic contributor."], worded, 1 / 3,
+                         closeness=[0.73], min_closeness=0.4) == [0]
 
 
 def test_an_abstention_because_nothing_stands_is_as_sure_as_the_calibration_says():

@@ -18,7 +18,7 @@ import numpy as np
 from .chunking import split_sentences
 from .embedding import Embedder
 from .evidence import Candidate
-from .grounding import MARKER, check_sentence, values_supported
+from .grounding import MARKER, check_sentence, topic_words, values_supported
 from .polar import opens_with_polar_word, polarity
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,9 @@ class Verified:
 
 
 def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
-           translate: Callable[[str], str] | None = None, question: str = "", min_lexical: float = 0.75,
-           min_semantic: float = 0.6, min_translated_meaning: float = 0.75, lead_units: int = 3) -> list[Verified]:
+           translate: Callable[[str], str] | None = None, question: str = "", topic: str = "", min_topic: float = 0.0,
+           min_topic_meaning: float = 0.4, min_lexical: float = 0.75, min_semantic: float = 0.6, min_translated_meaning: float = 0.75,
+           lead_units: int = 3) -> list[Verified]:
     """Check every sentence of the draft against the sources.
 
     A sentence must be backed by a source sentence (its words and numbers, or its meaning;
@@ -107,11 +108,20 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     what the sources say instead: the words they share with `question` (in the sources' language) are not
     counted, so "No, X is not Y" to "Is X Y?" — the question negated, which the sources' "X is Y" would
     otherwise back word for word — has nothing left to stand on, whatever the language's word for "not".
+    A yes/no answer affirms or denies what was asked, so the claims after a lead stand only on source
+    sentences that speak of it: ones holding at least `min_topic` of the content words of `topic` (the
+    question as asked now, in the sources' language) but the one a "No" may answer in place of, or as
+    close to it in meaning as `min_topic_meaning` (`topic_sources`): "No, it has no international airport"
+    does not rest on a sentence about its port.
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
     leads = [_is_lead(sentence, _valid(cited, len(sources)), lead_units) for sentence, cited in draft.sentences]
     denies = polarity(draft_lead(draft, lead_units=lead_units) or "") == "no"
+    eligible = set(range(len(sources)))
+    if any(leads) and min_topic > 0.0:
+        eligible = set(topic_sources(texts, topic, min_topic, closeness=_closeness(embedder, topic, source_vectors),
+                                     min_closeness=min_topic_meaning))
     checked: dict[int, str] = {}  # sentence number -> the text checked word by word
     for n, (sentence, _) in enumerate(draft.sentences):
         if leads[n]:
@@ -130,8 +140,9 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
         valid = _valid(cited, len(sources))
         if not valid:  # a marker cites what was written since the last one: "A. B. [3]" cites A too
             valid = next((v for v in (_valid(c, len(sources)) for _, c in draft.sentences[n + 1:]) if v), ())
+        valid = tuple(i for i in valid if i in eligible)
         if n in vectors:
-            pool = list(valid) + [i for i in range(len(sources)) if i not in valid]
+            pool = list(valid) + [i for i in range(len(sources)) if i not in valid and i in eligible]
             checks = [(i, check_sentence(checked[n], vectors[n], [texts[i]], source_vectors[i : i + 1],
                                          question=question if denies else "", min_lexical=min_lexical,
                                          min_semantic=min_semantic)) for i in pool]
@@ -158,22 +169,54 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
 
 
 def quoted_after_lead(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray,
-                      *, min_score: float = 0.5) -> list[Verified] | None:
+                      *, min_score: float = 0.5, topic: str = "", min_topic: float = 0.0,
+                      min_topic_meaning: float = 0.4) -> list[Verified] | None:
     """A yes/no answer whose own wording did not stand ("No, the Greeks did not found it": a
     negation no source states), as its lead and the source sentence that comes closest to backing that
     wording (`grounding.check_sentence`: shared words and meaning, its numbers held), quoted: "No. <the
-    sentence> [1]." — the sentence a small model's [n] names is often a neighbour. None when the draft has
-    no lead, or no sentence scores `min_score`."""
+    sentence> [1]." — the sentence a small model's [n] names is often a neighbour. Only sentences that speak
+    of what was asked are quoted (`topic_sources`). None when the draft has no lead, or no such sentence
+    scores `min_score`."""
     lead = draft_lead(draft)
     claims = " ".join(sentence for sentence, _ in draft.sentences[1:])
     if lead is None or not claims or not len(sources):
         return None
-    best = check_sentence(claims, embedder.encode([claims])[0], [c.text for c in sources], source_vectors)
+    eligible = list(range(len(sources)))
+    if min_topic > 0.0:
+        eligible = topic_sources([c.text for c in sources], topic, min_topic,
+                                 closeness=_closeness(embedder, topic, source_vectors), min_closeness=min_topic_meaning)
+    if not eligible:
+        return None
+    best = check_sentence(claims, embedder.encode([claims])[0], [sources[i].text for i in eligible],
+                          source_vectors[eligible])
     if best.source < 0 or best.score < min_score:
         return None
+    best = replace(best, source=eligible[best.source])
     word = lead.rstrip(LEAD_ENDS + ".。 ")
     lead = word + ("。" if is_wide(word[-1]) else ".")
     return [Verified(lead, (), True, "lead"), Verified(sources[best.source].text, (best.source,), True, "quoted")]
+
+
+def topic_sources(texts: Sequence[str], topic: str, min_topic: float, *, closeness: Sequence[float] = (),
+                  min_closeness: float = 1.0, spare: int = 1) -> list[int]:
+    """The sources that speak of what was asked: those holding at least `min_topic` of the content words of
+    `topic` (`grounding.topic_words`) but `spare` of them — a "No" may state something else in place of
+    one asked word ("western" for "eastern", France for Italy); the question's other words it must speak
+    of — or close to it in meaning (`closeness`, each source's cosine with `topic`, at least
+    `min_closeness`: a question that words it otherwise, or that was translated). All of them when the
+    question has no more words than `spare`."""
+    eligible = []
+    for i, text in enumerate(texts):
+        held, asked = topic_words(topic, text)
+        close = i < len(closeness) and closeness[i] >= min_closeness
+        if asked <= spare or held >= min_topic * (asked - spare) or close:
+            eligible.append(i)
+    return eligible
+
+
+def _closeness(embedder: Embedder, topic: str, source_vectors: np.ndarray) -> list[float]:
+    """Each source's cosine with `topic` (none without a topic)."""
+    return [float(c) for c in np.asarray(source_vectors) @ embedder.encode([topic])[0]] if topic.strip() else []
 
 
 QUESTION_MARKS = "?？؟"

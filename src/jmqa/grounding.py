@@ -50,6 +50,14 @@ def lexical_support(sentence: str, source: str, question: str = "") -> float:
     return sum(1 for w in claimed if w in have) / len(claimed)
 
 
+def topic_words(question: str, source: str) -> tuple[int, int]:
+    """How many of the question's content words (same stem) the source holds, and how many it has: whether
+    a sentence speaks of what was asked."""
+    asked = {stem(w) for w in content_words(question)}
+    have = {stem(w) for w in words(source)}
+    return len(asked & have), len(asked)
+
+
 def numbers_supported(sentence: str, source: str, question: str = "") -> bool:
     """Every number and scale word of the sentence occurs in the source ("10 million" needs "10" and
     "million"), and a number is not pinned to a noun of the question that the source does not pin it

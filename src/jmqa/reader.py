@@ -199,6 +199,13 @@ class ReadingAnswerer:
     # a yes/no answer whose wording did not stand is its lead and the source sentence closest to backing it,
     # if that one scores this much (`quoted_after_lead`)
     min_quote_score: float = 0.5
+    # a yes/no answer rests only on source sentences that hold at least this share of the question's
+    # content words but one (`draft.topic_sources`): it affirms or denies what was asked, so its sentence
+    # speaks of it ("No" may state another thing in place of one word: "western" for "eastern")
+    min_topic: float = 1 / 3
+    # ... or whose cosine with the question is at least this (a question worded otherwise, or translated);
+    # on dev every yes/no answer's sentence is at 0.5 or more, "Does it have an international airport?" at 0.24
+    min_topic_meaning: float = 0.4
     mode: str = "generative"
     source_vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -296,13 +303,16 @@ class ReadingAnswerer:
         vectors = self._vectors(sources)
         verified = verify(draft, sources, self.embedder, vectors,
                           translate=lambda s: translate_statement(self.llm, s, self.sources_language),
-                          question=f"{asked_before} {query}".strip())
+                          question=f"{asked_before} {query}".strip(), topic=query, min_topic=self.min_topic,
+                          min_topic_meaning=self.min_topic_meaning)
         for v in verified:
             if not v.supported:
                 log.info("dropped an unsupported answer sentence: %r", v.sentence)
         quoted = None
         if not any(v.supported and v.how != "lead" for v in verified):
-            quoted = quoted_after_lead(draft, sources, self.embedder, vectors, min_score=self.min_quote_score)
+            quoted = quoted_after_lead(draft, sources, self.embedder, vectors, min_score=self.min_quote_score,
+                                       topic=query, min_topic=self.min_topic,
+                                       min_topic_meaning=self.min_topic_meaning)
             verified = quoted or verified
         text, used = cited_text(verified)
         if not used:  # how sure to be of abstaining: the calibration, with the meaning check not run (neither way)
