@@ -433,3 +433,16 @@ def test_an_abstention_because_nothing_stands_is_as_sure_as_the_calibration_says
     assert sure.abstained and unsure.abstained and sure.signals["supported"] == 0.0
     assert sure.confidence == round(1 - calibration.probability(np.log(0.9), 0.0, 0.0, 0.5), 4)
     assert sure.confidence > unsure.confidence  # the likelier the model was to refuse, the surer the abstention
+
+
+def test_a_bare_yes_or_no_rests_on_the_sentence_closest_to_what_was_asked():
+    # a small model's whole draft is often "No.": the sources' sentence on what was asked says what is so
+    reader = ReadingAnswerer(_PolarModel("No.", p_yes=0.1), HashEmbedder(), AnswerCalibration(threshold=0.3))
+    *_, answer = reader.stream("Is Lyon a city in Italy?", _hits(), query="Is Lyon a city in Italy?")
+    assert answer.text == "No. Lyon is a city in France [1]." and answer.signals["quoted"] == 1.0
+    # a bare "Yes." stands only on a sentence that states what was asked
+    reader = ReadingAnswerer(_PolarModel("Yes.", p_yes=0.9), HashEmbedder(), AnswerCalibration(threshold=0.3))
+    *_, answer = reader.stream("Did the Romans found Lyon in 43 BC?", _hits(), query="Did the Romans found Lyon in 43 BC?")
+    assert answer.text == "Yes. The Romans founded it in 43 BC [1]."
+    *_, answer = reader.stream("Did the Greeks found Lyon in 12 BC?", _hits(), query="Did the Greeks found Lyon in 12 BC?")
+    assert answer.abstained

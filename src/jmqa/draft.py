@@ -92,8 +92,8 @@ class Verified:
 
 
 def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
-           translate: Callable[[str], str] | None = None, question: str = "", topic: str = "", min_topic: float = 0.0,
-           min_topic_meaning: float = 0.4, min_lexical: float = 0.75, min_semantic: float = 0.6, min_translated_meaning: float = 0.75,
+           translate: Callable[[str], str] | None = None, question: str = "", on_topic: Sequence[int] | None = None,
+           min_lexical: float = 0.75, min_semantic: float = 0.6, min_translated_meaning: float = 0.75,
            lead_units: int = 3) -> list[Verified]:
     """Check every sentence of the draft against the sources.
 
@@ -108,20 +108,15 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     what the sources say instead: the words they share with `question` (in the sources' language) are not
     counted, so "No, X is not Y" to "Is X Y?" — the question negated, which the sources' "X is Y" would
     otherwise back word for word — has nothing left to stand on, whatever the language's word for "not".
-    A yes/no answer affirms or denies what was asked, so the claims after a lead stand only on source
-    sentences that speak of it: ones holding at least `min_topic` of the content words of `topic` (the
-    question as asked now, in the sources' language) but the one a "No" may answer in place of, or as
-    close to it in meaning as `min_topic_meaning` (`topic_sources`): "No, it has no international airport"
-    does not rest on a sentence about its port.
+    A yes/no answer affirms or denies what was asked, so the claims after a lead stand only on the
+    sources `on_topic` (all when None), those that speak of it (`topic_sources`): "No, it has no
+    international airport" does not rest on a sentence about its port.
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
     leads = [_is_lead(sentence, _valid(cited, len(sources)), lead_units) for sentence, cited in draft.sentences]
     denies = polarity(draft_lead(draft, lead_units=lead_units) or "") == "no"
-    eligible = set(range(len(sources)))
-    if any(leads) and min_topic > 0.0:
-        eligible = set(topic_sources(texts, topic, min_topic, closeness=_closeness(embedder, topic, source_vectors),
-                                     min_closeness=min_topic_meaning))
+    eligible = set(range(len(sources)) if on_topic is None or not any(leads) else on_topic)
     checked: dict[int, str] = {}  # sentence number -> the text checked word by word
     for n, (sentence, _) in enumerate(draft.sentences):
         if leads[n]:
@@ -169,27 +164,29 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
 
 
 def quoted_after_lead(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray,
-                      *, min_score: float = 0.5, topic: str = "", min_topic: float = 0.0,
-                      min_topic_meaning: float = 0.4) -> list[Verified] | None:
+                      *, min_score: float = 0.5, on_topic: Sequence[int] | None = None,
+                      question: str = "") -> list[Verified] | None:
     """A yes/no answer whose own wording did not stand ("No, the Greeks did not found it": a
     negation no source states), as its lead and the source sentence that comes closest to backing that
     wording (`grounding.check_sentence`: shared words and meaning, its numbers held), quoted: "No. <the
-    sentence> [1]." — the sentence a small model's [n] names is often a neighbour. Only sentences that speak
-    of what was asked are quoted (`topic_sources`). None when the draft has no lead, or no such sentence
-    scores `min_score`."""
+    sentence> [1]." — the sentence a small model's [n] names is often a neighbour. Only the sources `on_topic` (all when None),
+    those that speak of what was asked (`topic_sources`), are quoted. A bare lead ("No.") has no wording of
+    its own: the sentence closest to `question` (what was asked, in the sources' language) is quoted — a
+    small model's "No." to "Is it in the east?" is right when the sources say where it is — and a bare "Yes."
+    only on a sentence that states what was asked (`check_sentence` finds it backed). None when the draft
+    has no lead, or nothing to compare, or no such sentence scores `min_score`."""
     lead = draft_lead(draft)
     claims = " ".join(sentence for sentence, _ in draft.sentences[1:])
+    bare = not claims
+    claims = claims or question.strip()
     if lead is None or not claims or not len(sources):
         return None
-    eligible = list(range(len(sources)))
-    if min_topic > 0.0:
-        eligible = topic_sources([c.text for c in sources], topic, min_topic,
-                                 closeness=_closeness(embedder, topic, source_vectors), min_closeness=min_topic_meaning)
+    eligible = list(range(len(sources)) if on_topic is None else on_topic)
     if not eligible:
         return None
     best = check_sentence(claims, embedder.encode([claims])[0], [sources[i].text for i in eligible],
                           source_vectors[eligible])
-    if best.source < 0 or best.score < min_score:
+    if best.source < 0 or best.score < min_score or (bare and polarity(lead) == "yes" and not best.supported):
         return None
     best = replace(best, source=eligible[best.source])
     word = lead.rstrip(LEAD_ENDS + ".。 ")
@@ -212,11 +209,6 @@ def topic_sources(texts: Sequence[str], topic: str, min_topic: float, *, closene
         if asked <= spare or held >= min_topic * (asked - spare) or close:
             eligible.append(i)
     return eligible
-
-
-def _closeness(embedder: Embedder, topic: str, source_vectors: np.ndarray) -> list[float]:
-    """Each source's cosine with `topic` (none without a topic)."""
-    return [float(c) for c in np.asarray(source_vectors) @ embedder.encode([topic])[0]] if topic.strip() else []
 
 
 QUESTION_MARKS = "?？؟"

@@ -37,6 +37,7 @@ from .draft import (
     parse_draft,
     quoted_after_lead,
     script_of,
+    topic_sources,
     verify,
 )
 from .embedding import Embedder
@@ -301,25 +302,26 @@ class ReadingAnswerer:
             p = self.calibration.probability(_log(p_refusal), 0.0, 0.0)
             return self._abstain(query, hits, 1.0 - p, {}, "the model found no answer")
         vectors = self._vectors(sources)
+        qv = self.embedder.encode([query])[0]
+        on_topic = None if self.min_topic <= 0.0 else topic_sources(
+            [c.text for c in sources], query, self.min_topic, closeness=[float(c) for c in vectors @ qv],
+            min_closeness=self.min_topic_meaning)
         verified = verify(draft, sources, self.embedder, vectors,
                           translate=lambda s: translate_statement(self.llm, s, self.sources_language),
-                          question=f"{asked_before} {query}".strip(), topic=query, min_topic=self.min_topic,
-                          min_topic_meaning=self.min_topic_meaning)
+                          question=f"{asked_before} {query}".strip(), on_topic=on_topic)
         for v in verified:
             if not v.supported:
                 log.info("dropped an unsupported answer sentence: %r", v.sentence)
         quoted = None
         if not any(v.supported and v.how != "lead" for v in verified):
             quoted = quoted_after_lead(draft, sources, self.embedder, vectors, min_score=self.min_quote_score,
-                                       topic=query, min_topic=self.min_topic,
-                                       min_topic_meaning=self.min_topic_meaning)
+                                       on_topic=on_topic, question=query)
             verified = quoted or verified
         text, used = cited_text(verified)
         if not used:  # how sure to be of abstaining: the calibration, with the meaning check not run (neither way)
             signals = features(p_refusal, verified, 0.0, 0.5)
             return self._abstain(query, hits, 1.0 - self.calibration.probability(*signals), {},
                                  "no sentence of the draft stands", signals=signals)
-        qv = self.embedder.encode([query])[0]
         relevance = max(float(vectors[i] @ qv) for i in used)
         t0 = time.perf_counter()
         p_stated = self.llm.yes_probability(check_messages(sources, question or query, verified))
