@@ -10,7 +10,7 @@ from jmqa.calibration import AnswerCalibration
 from jmqa.draft import REFUSAL, cited_text, draft_lead, localize, parse_draft, script_of, topic_sources, verify
 from jmqa.evidence import Candidate
 from jmqa.llm import Probe
-from jmqa.polar import opens_with_polar_word, polarity, turned
+from jmqa.polar import is_bare, opens_with_polar_word, polarity, turned
 from jmqa.reader import ReadingAnswerer, answer_grammar, answer_messages, select_sources
 from jmqa.types import Chunk, Hit, Turn
 
@@ -440,6 +440,10 @@ def test_a_bare_yes_or_no_rests_on_the_sentence_closest_to_what_was_asked():
     reader = ReadingAnswerer(_PolarModel("No.", p_yes=0.1), HashEmbedder(), AnswerCalibration(threshold=0.3))
     *_, answer = reader.stream("Is Lyon a city in Italy?", _hits(), query="Is Lyon a city in Italy?")
     assert answer.text == "No. Lyon is a city in France [1]." and answer.signals["quoted"] == 1.0
+    cited = ReadingAnswerer(_PolarModel("No [2].", p_yes=0.1), HashEmbedder(), AnswerCalibration(threshold=0.3))
+    *_, answer = cited.stream("Is Lyon a city in Italy?", _hits(), query="Is Lyon a city in Italy?")
+    assert answer.text == "No. Lyon is a city in France [1]."  # a yes/no word alone says no more with a marker
+    assert [is_bare(t) for t in ("No.", "不是。", "Yes!", "No, it is not.", "Northern.")] == [True, True, True, False, False]
     # a bare "Yes." stands only on a sentence that states what was asked
     reader = ReadingAnswerer(_PolarModel("Yes.", p_yes=0.9), HashEmbedder(), AnswerCalibration(threshold=0.3))
     *_, answer = reader.stream("Did the Romans found Lyon in 43 BC?", _hits(), query="Did the Romans found Lyon in 43 BC?")

@@ -19,7 +19,7 @@ from .chunking import split_sentences
 from .embedding import Embedder
 from .evidence import Candidate
 from .grounding import MARKER, check_sentence, topic_words, values_supported
-from .polar import opens_with_polar_word, polarity
+from .polar import is_bare, opens_with_polar_word, polarity
 
 log = logging.getLogger(__name__)
 
@@ -292,5 +292,6 @@ def draft_lead(draft: Draft, *, lead_units: int = 3) -> str | None:
 
 
 def _is_lead(sentence: str, cited: Sequence[int], lead_units: int) -> bool:
-    """A lead: uncited, at most `lead_units` words, opening with a yes/no word (`_may_lead`)."""
-    return not cited and _units(sentence) <= lead_units and _may_lead(sentence)
+    """A lead: uncited, at most `lead_units` words, opening with a yes/no word (`_may_lead`) — or a yes/no
+    word alone, cited or not: "No [3]." states nothing but its side, its marker only where it would rest."""
+    return (not cited or is_bare(sentence)) and _units(sentence) <= lead_units and _may_lead(sentence)

@@ -60,6 +60,12 @@ def polarity(text: str) -> str | None:
     return found[2] if found else None
 
 
+def is_bare(text: str) -> bool:
+    """True when `text` is a yes/no word and nothing else but punctuation ("No.", "不是。")."""
+    found = _opening(text)
+    return found is not None and not any(ch.isalnum() for ch in text.strip().lower()[len(found[0]):])
+
+
 def turned(text: str) -> str | None:
     """The usual word of the other side, in the language of the yes/no word `text` opens with and in its
     capitalisation ("Yes, …" -> "No", "是的，…" -> "不是"); None without one."""
