@@ -169,12 +169,13 @@ def quoted_after_lead(draft: Draft, sources: Sequence[Candidate], embedder: Embe
     """A yes/no answer whose own wording did not stand ("No, the Greeks did not found it": a
     negation no source states), as its lead and the source sentence that comes closest to backing that
     wording (`grounding.check_sentence`: shared words and meaning, its numbers held), quoted: "No. <the
-    sentence> [1]." — the sentence a small model's [n] names is often a neighbour. Only the sources `on_topic` (all when None),
-    those that speak of what was asked (`topic_sources`), are quoted. A bare lead ("No.") has no wording of
-    its own: the sentence closest to `question` (what was asked, in the sources' language) is quoted — a
-    small model's "No." to "Is it in the east?" is right when the sources say where it is — and a bare "Yes."
-    only on a sentence that states what was asked (`check_sentence` finds it backed). None when the draft
-    has no lead, or nothing to compare, or no such sentence scores `min_score`."""
+    sentence> [1]." — the sentence a small model's [n] names is often a neighbour. Only the sources
+    `on_topic` (all when None), those that speak of what was asked (`topic_sources`), are quoted. A bare
+    lead ("No.") has no wording of its own: the sentence closest to `question` (what was asked, in the
+    sources' language) is quoted — a small model's "No." to "Is it in the east?" is right when the sources
+    say where it is — and a bare "Yes." only on a sentence that states what was asked (`check_sentence`
+    finds it backed). None when the draft has no lead, or nothing to compare, or no such sentence scores
+    `min_score`."""
     lead = draft_lead(draft)
     claims = " ".join(sentence for sentence, _ in draft.sentences[1:])
     bare = not claims
