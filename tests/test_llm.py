@@ -350,9 +350,16 @@ def test_server_probe_sums_the_listed_tokens_that_start_the_reply() -> None:
     probe = backend.probe([{"role": "user", "content": "?"}], "unanswerable", "?")
     assert probe.reply_probability == pytest.approx(math.exp(-0.5) + math.exp(-2.0))
     assert probe.text_logprob is None  # a chat server does not give the prompt's log-probabilities
-    # no logprobs: the plain reply says it, all or nothing
+    assert probe.polar_probability == 0.0  # neither "Yes" nor "No" is listed
+    polar = [{"token": "Yes", "logprob": -0.3}, {"token": " no", "logprob": -2.0}, {"token": "The", "logprob": -3.0}]
+    backend = scripted_server(lambda request: httpx.Response(200, json=completion(
+        "Yes", {"content": [{"token": "Yes", "logprob": -0.3, "top_logprobs": polar}]})))
+    assert backend.probe([{"role": "user", "content": "?"}], "unanswerable", "?").polar_probability == pytest.approx(
+        math.exp(-0.3) + math.exp(-2.0))
+    # no logprobs: the plain reply says it, all or nothing; whether it would open with yes or no is not known
     plain = scripted_server(lambda request: httpx.Response(200, json=completion("the Rhône")))
-    assert plain.probe([{"role": "user", "content": "?"}], "unanswerable", "?").reply_probability == 0.0
+    probe = plain.probe([{"role": "user", "content": "?"}], "unanswerable", "?")
+    assert probe.reply_probability == 0.0 and probe.polar_probability is None
 
 
 def test_server_stream_is_read_from_server_sent_events() -> None:
@@ -454,6 +461,14 @@ def test_local_refusal_probability_is_higher_when_the_passage_does_not_answer(lo
     refused = local_llm.chat(reader_messages(UNRELATED, [PASSAGE]), max_tokens=8).strip().upper()
     answered = local_llm.chat(reader_messages(ANSWERABLE, [PASSAGE]), max_tokens=8).strip().upper()
     assert refused.startswith(REFUSAL) and not answered.startswith(REFUSAL)
+
+
+@pytest.mark.slow
+def test_local_probe_tells_a_yes_or_no_question_by_the_chance_of_opening_with_yes_or_no(local_llm: LlamaCppLLM) -> None:
+    polar = "Was the Zephyr-9 probe launched from Kourou?"
+    asks = local_llm.probe(reader_messages(polar, [PASSAGE]), REFUSAL, polar).polar_probability
+    other = local_llm.probe(reader_messages(ANSWERABLE, [PASSAGE]), REFUSAL, ANSWERABLE).polar_probability
+    assert asks is not None and other is not None and other < 0.4 <= asks
 
 
 @pytest.mark.slow

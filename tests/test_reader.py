@@ -7,7 +7,17 @@ import os
 import numpy as np
 
 from jmqa.calibration import AnswerCalibration
-from jmqa.draft import REFUSAL, cited_text, draft_lead, localize, parse_draft, script_of, topic_sources, verify
+from jmqa.draft import (
+    REFUSAL,
+    cited_text,
+    draft_lead,
+    localize,
+    parse_draft,
+    script_of,
+    topic_sources,
+    verify,
+    without_lead,
+)
 from jmqa.evidence import Candidate
 from jmqa.llm import Probe
 from jmqa.polar import is_bare, opens_with_polar_word, polarity, turned
@@ -98,6 +108,28 @@ def test_a_supported_sentence_stands_and_an_invented_one_is_dropped():
 def test_a_miscited_sentence_is_cited_to_the_source_that_backs_it():
     out = _verify("The Romans founded it in 43 BC [1].")
     assert out[0].supported and out[0].sources == (2,)
+
+
+def test_a_list_that_runs_on_into_the_next_sentence_stands_on_both():
+    embedder = HashEmbedder()
+    text = ("Lyon makes silk and wine. Apart from these, cheese, chemicals, glass, soap and trucks are made there. "
+            "The Romans founded it in 43 BC. Its harbour builds barges, tugs, ferries and yachts.")
+    sources = select_sources(_hits(text), 10_000)
+    vectors = embedder.encode([c.text for c in sources])
+    out = verify(parse_draft("Lyon makes silk, wine, cheese, chemicals, glass, soap and trucks [1]."),
+                 sources, embedder, vectors)
+    assert out[0].supported and out[0].sources == (0, 1)
+    # only neighbours are read together: items from sentences apart stand on neither
+    out = verify(parse_draft("Silk, wine, barges, tugs and ferries come from Lyon [1]."), sources, embedder, vectors)
+    assert not out[0].supported
+
+
+def test_a_run_of_markers_is_one_citation_a_cut_off_marker_is_dropped_and_a_loop_is_said_once():
+    assert parse_draft("It lies on two rivers. [1], [2], [3], [").sentences == (("It lies on two rivers.", (1, 2, 3)),)
+    assert parse_draft("It lies on two rivers [2][3].").sentences == (("It lies on two rivers.", (2, 3)),)
+    assert parse_draft("It lies on two rivers [2]. The Romans [3").sentences[-1] == ("The Romans", ())
+    looping = parse_draft("It lies on two rivers [2]. It grew silk [4]. It grew silk [4]. It grew silk [4].")
+    assert looping.sentences == (("It lies on two rivers.", (2,)), ("It grew silk.", (4,)))
 
 
 def test_a_lead_stands_only_before_a_supported_sentence():
@@ -330,6 +362,30 @@ class _PolarModel(_Model):
         opened = kw.get("grammar") and 'root ::= "' in kw["grammar"]
         text = self.second if opened and self.second else self.reply
         yield from (w + " " for w in text.split(" "))
+
+
+class _OpeningModel(_PolarModel):
+    """... and, reading the question, gives a yes/no first word the chance `p_opening`."""
+
+    def __init__(self, reply: str, p_yes: float, p_opening: float, second: str | None = None):
+        super().__init__(reply, p_yes, second)
+        self.p_opening = p_opening
+
+    def probe(self, messages, reply, text):
+        return Probe(self.p_refusal, None, self.p_opening)
+
+
+def test_a_yes_or_no_opening_to_a_question_that_does_not_ask_yes_or_no_is_dropped():
+    yes = "Yes, the Romans founded it in 43 BC [3]."
+    # "Who founded Lyon?" is not a yes/no question to the model: the opening goes, the claim stays, nothing is turned
+    model = _OpeningModel(yes, p_yes=0.1, p_opening=0.05, second="No, the Greeks did [3].")
+    answer = _answer(yes, model=model)
+    assert answer.text == "The Romans founded it in 43 BC [1]." and answer.signals["polar_opening"] == 0.05
+    assert len(model.grammars) == 1 and "polar_yes" not in answer.signals
+    # read as a yes/no question, the opening is the model's answer and is checked as before
+    answer = _answer(yes, model=_OpeningModel(yes, p_yes=0.9, p_opening=0.95))
+    assert answer.text == "Yes, the Romans founded it in 43 BC [1]." and answer.signals["polar_yes"] == 0.9
+    assert without_lead(parse_draft("No.")).refused  # an opening alone leaves nothing
 
 
 def test_a_yes_the_model_is_unsure_of_is_written_again_as_no():

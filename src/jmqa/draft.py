@@ -18,7 +18,7 @@ import numpy as np
 from .chunking import split_sentences
 from .embedding import Embedder
 from .evidence import Candidate
-from .grounding import MARKER, check_sentence, topic_words, values_supported
+from .grounding import MARKER, SupportCheck, check_sentence, topic_words, values_supported
 from .polar import is_bare, opens_with_polar_word, polarity
 
 log = logging.getLogger(__name__)
@@ -39,24 +39,30 @@ def parse_draft(text: str, *, lead_units: int = 2) -> Draft:
     full stop belongs to the sentence before it). A reply that starts with the refusal is a refusal. A
     first clause of at most `lead_units` words before a comma that opens with a yes/no word ("Yes, …",
     "No, …", "是的，…"; `polar`) is a lead of its own: verification checks the claim after it, and the lead
-    stands only if that claim does."""
+    stands only if that claim does. A sentence said before, word for word, is said once."""
     body = text.strip()
     if body.upper().startswith(REFUSAL) or not body:
         return Draft(True)
+    body = re.sub(r"[\s,，;；]*\[[^\]]*$", "", body)  # a marker the token limit cut off
+    body = _MARKER_RUN.sub(lambda m: f"[{', '.join(re.findall('[0-9]+', m.group(0)))}]", body)  # "[1], [2]" -> "[1, 2]"
     body = re.sub(r"([.!?。！？])((?:\s*\[\d+(?:\s*,\s*\d+)*\])+)", r"\2\1", body)  # "… end. [2]" -> "… end [2]."
     sentences = []
     for span in split_sentences(body):
         raw = body[span.start:span.end]
         cited = tuple(int(n) for m in MARKER.finditer(raw) for n in re.split(r"\s*,\s*", m.group(1)))
-        sentence = " ".join(MARKER.sub("", raw).split())
+        sentence = re.sub(r"([.!?。！？])[\s,，;；]+$", r"\1", " ".join(MARKER.sub("", raw).split()))  # "end. [1],"
         lead = _LEAD.match(sentence) if not sentences else None
         if (lead and 1 <= _units(lead.group(1)) <= lead_units and _units(sentence[lead.end():]) > lead_units
                 and _may_lead(lead.group(1))):  # "Chemicals, shipbuilding, …" is one claim
             sentences.append((lead.group(0).strip(), ()))  # "Yes, …" / "是的，…": the lead is not a claim of its own
             sentence = sentence[lead.end():]
-        if any(ch.isalnum() for ch in sentence):
+        said = any(sentence.casefold() == earlier.casefold() for earlier, _ in sentences)  # a model that loops
+        if any(ch.isalnum() for ch in sentence) and not said:
             sentences.append((sentence, cited))
     return Draft(not sentences, tuple(sentences))
+
+
+_MARKER_RUN = re.compile(r"\[\d+(?:\s*,\s*\d+)*\](?:[\s,，;；]*\[\d+(?:\s*,\s*\d+)*\])+")
 
 
 def _may_lead(text: str) -> bool:
@@ -98,11 +104,13 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     """Check every sentence of the draft against the sources.
 
     A sentence must be backed by a source sentence (its words and numbers, or its meaning;
-    `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best. A
-    sentence in another script than the sources', with `translate` (into the sources' language), is checked
-    in translation by the same rules, and its own numbers by value; as a translation rewords, one close
-    enough in meaning (`min_translated_meaning`) stands on fewer shared words. Without one, a sentence in another script than the sources'
-    can only be held to citing a real source that holds its numbers. A very short sentence with no
+    `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best; when
+    none does alone, two neighbouring sentences of one document that together hold its words (`neighbours`:
+    a list that runs on into the next sentence). A sentence in another script than the sources', with `translate` (into
+    the sources' language), is checked in translation by the same rules, and its own numbers by value; as a
+    translation rewords, one close enough in meaning (`min_translated_meaning`) stands on fewer shared
+    words. Without one, a sentence in another script than the sources' can only be held to citing a real
+    source that holds its numbers. A very short sentence with no
     citation that opens with a yes/no word ("Yes.", `polar`) leads the sentence after it and stands if that
     one does; any other ("PWNED.") is checked like every claim. The claims after a "No" lead must state
     what the sources say instead: the words they share with `question` (in the sources' language) are not
@@ -138,15 +146,25 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
         valid = tuple(i for i in valid if i in eligible)
         if n in vectors:
             pool = list(valid) + [i for i in range(len(sources)) if i not in valid and i in eligible]
-            checks = [(i, check_sentence(checked[n], vectors[n], [texts[i]], source_vectors[i : i + 1],
-                                         question=question if denies else "", min_lexical=min_lexical,
-                                         min_semantic=min_semantic)) for i in pool]
             translated = checked[n] != sentence
-            backing = [(i, c) for i, c in checks
-                       if c.supported or (translated and c.numbers_ok and c.semantic >= min_translated_meaning)]
-            cited_backing = [i for i, _ in backing if i in valid]
-            # the sources it cites that back it, else the one that backs it best
-            best = cited_backing or [max(backing, key=lambda ic: ic[1].score)[0]] if backing else []
+
+            def check(group: Sequence[int]) -> SupportCheck:  # the sentence against these sources read together
+                return check_sentence(checked[n], vectors[n], [" ".join(texts[i] for i in group)],
+                                      _joined(source_vectors, group), question=question if denies else "",
+                                      min_lexical=min_lexical, min_semantic=min_semantic)
+
+            def stands(c: SupportCheck, *, by_words: bool = False) -> bool:
+                return ((c.numbers_ok and c.lexical >= min_lexical) if by_words else c.supported) or (
+                    translated and c.numbers_ok and c.semantic >= min_translated_meaning)
+
+            backing = [((i,), c) for i in pool if stands(c := check((i,)))]
+            if not backing:  # a list may run on into the next sentence ("The core … are A, B. Apart from them, C, D
+                # …"): two neighbours read together must hold its words, as a joined text is close to more claims
+                backing = [(pair, c) for pair in neighbours(sources, eligible)
+                           if stands(c := check(pair), by_words=True)]
+            cited_backing = [i for pair, _ in backing for i in pair if i in valid and len(pair) == 1]
+            # the sources it cites that back it, else the one (or the two neighbours) that back it best
+            best = cited_backing or list(max(backing, key=lambda ic: ic[1].score)[0]) if backing else []
             if best and translated:  # its own numbers, by value
                 best = best if values_supported(sentence, " ".join(texts[i] for i in best)) else []
             how = "translated" if translated else "checked"
@@ -161,6 +179,18 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
         if v.how == "lead" and not any(w.supported and w.how != "lead" for w in out[i + 1 :]):
             out[i] = Verified(v.sentence, (), False, "unsupported")
     return out
+
+
+def neighbours(sources: Sequence[Candidate], eligible: set[int]) -> list[tuple[int, int]]:
+    """Pairs of sources that follow one another in the same document (sources are in document order)."""
+    return [(i, i + 1) for i in range(len(sources) - 1)
+            if i in eligible and i + 1 in eligible and sources[i].doc_id == sources[i + 1].doc_id]
+
+
+def _joined(vectors: np.ndarray, pair: Sequence[int]) -> np.ndarray:
+    """The direction of several sources together: their vectors' normalised sum, as a 1-row matrix."""
+    v = vectors[list(pair)].sum(axis=0)
+    return (v / (np.linalg.norm(v) or 1.0))[None, :]
 
 
 def quoted_after_lead(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray,
@@ -290,6 +320,17 @@ def draft_lead(draft: Draft, *, lead_units: int = 3) -> str | None:
         return None
     sentence, cited = draft.sentences[0]
     return sentence if _is_lead(sentence, cited, lead_units) else None
+
+
+def without_lead(draft: Draft, *, lead_units: int = 3) -> Draft:
+    """The draft without its yes/no opening (`draft_lead`), for a question that does not ask yes or no."""
+    if draft_lead(draft, lead_units=lead_units) is None:
+        return draft
+    rest = draft.sentences[1:]
+    if rest:  # "Yes, the city is …" -> "The city is …"
+        (first, cited), *others = rest
+        rest = ((first[:1].upper() + first[1:], cited), *others)
+    return Draft(not rest, tuple(rest))
 
 
 def _is_lead(sentence: str, cited: Sequence[int], lead_units: int) -> bool:

@@ -78,6 +78,9 @@ class Probe:
 
     reply_probability: float  # P(the reply's first token is `reply`'s, in any capitalisation)
     text_logprob: float | None  # mean log-probability per token of `text` in the prompt; None: not measurable
+    # P(the reply's first token is "Yes" or "No"): whether the model reads the question as a yes/no one; None:
+    # not measurable
+    polar_probability: float | None = None
 
 
 def yes_share(yes_logits: Sequence[float], no_logits: Sequence[float]) -> float:
@@ -190,7 +193,8 @@ class LlamaCppLLM:
                 logprobs = llama.watch(None)
         log_z = _log_normaliser(logits)
         return Probe(float(sum(math.exp(logits[i] - log_z) for i in ids)),
-                     None if logprobs is None else float(np.mean(logprobs)))
+                     None if logprobs is None else float(np.mean(logprobs)),
+                     float(sum(math.exp(logits[i] - log_z) for i in dict.fromkeys(model.yes_ids + model.no_ids))))
 
     def _first_logits(self, model: _LoadedModel, messages: list[Message]) -> Any:
         with self._exclusive(model):

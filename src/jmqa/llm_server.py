@@ -135,15 +135,17 @@ class OpenAICompatibleLLM:
 
     def probe(self, messages: list[Message], reply: str, text: str) -> Probe:
         """The reply's chance from the server's top log-probabilities of the first token (0 when the reply's
-        is not among them), or 1/0 from its plain answer when it gives none. A chat server does not return
-        the prompt's log-probabilities, so `text_logprob` is None."""
+        is not among them), or 1/0 from its plain answer when it gives none; likewise the chance of a "Yes" or
+        "No" (None without log-probabilities). A chat server does not return the prompt's log-probabilities, so
+        `text_logprob` is None."""
         choice = self._first_token(messages)
         pairs = _top_logprobs(choice.get("logprobs"))
         if not pairs:
             answer = ((choice.get("message") or {}).get("content") or "").strip().lower()
             return Probe(1.0 if answer and reply.lower().startswith(answer) else 0.0, None)
         return Probe(sum(math.exp(lp) for token, lp in pairs
-                         if token.strip() and reply.lower().startswith(token.strip().lower())), None)
+                         if token.strip() and reply.lower().startswith(token.strip().lower())), None,
+                     sum(math.exp(lp) for token, lp in pairs if token.strip().lower() in ("yes", "no")))
 
     def _first_token(self, messages: list[Message]) -> dict[str, Any]:
         """The server's one-token reply with its top log-probabilities (or without, if it refuses them)."""
