@@ -124,6 +124,38 @@ def test_a_list_that_runs_on_into_the_next_sentence_stands_on_both():
     assert not out[0].supported
 
 
+def test_two_neighbours_back_a_sentence_only_if_it_takes_a_good_share_of_each():
+    embedder = HashEmbedder()
+    text = ("Lyon's core industries are silk, wine, cheese and glass. Its harbour industry, the mainstay of its "
+            "equipment makers, builds barges, tugs, ferries and yachts. The Romans founded it in 43 BC.")
+    sources = select_sources(_hits(text, size=3), 10_000)
+    vectors = embedder.encode([c.text for c in sources])
+    # the list of the one under the name of a word or two of the other: two claims mixed
+    mixed = verify(parse_draft("The mainstays of Lyon's equipment makers are silk, wine, cheese and glass [1]."),
+                   sources, embedder, vectors, min_semantic=1.0)
+    assert not mixed[0].supported
+    assert verify(parse_draft("The mainstays of Lyon's equipment makers are silk, wine, cheese and glass [1]."),
+                  sources, embedder, vectors, min_semantic=1.0, min_pair_share=0.0)[0].supported
+    whole = verify(parse_draft("Lyon's core industries are silk, wine, cheese and glass, and its harbour builds "
+                               "barges, tugs, ferries and yachts [1]."), sources, embedder, vectors, min_semantic=1.0)
+    assert whole[0].supported and whole[0].sources == (0, 1)
+
+
+def test_a_sentence_that_only_restates_a_question_stands_only_beside_one_that_answers_it():
+    asked = "Who founded Lyon in 43 BC?"
+    restated = "Lyon was founded in 43 BC [3]."
+    assert _verify(restated)[0].supported  # the source says as much
+    embedder = HashEmbedder()
+    sources = _sources()
+    vectors = embedder.encode([c.text for c in sources])
+
+    def check(reply: str) -> list[bool]:
+        return [v.supported for v in verify(parse_draft(reply), sources, embedder, vectors, restating=asked)]
+
+    assert check(restated) == [False]  # ... but it tells the asker nothing they did not say
+    assert check(f"{restated} The Romans founded it [3].") == [True, True]
+
+
 def test_a_run_of_markers_is_one_citation_a_cut_off_marker_is_dropped_and_a_loop_is_said_once():
     assert parse_draft("It lies on two rivers. [1], [2], [3], [").sentences == (("It lies on two rivers.", (1, 2, 3)),)
     assert parse_draft("It lies on two rivers [2][3].").sentences == (("It lies on two rivers.", (2, 3)),)
@@ -386,6 +418,10 @@ def test_a_yes_or_no_opening_to_a_question_that_does_not_ask_yes_or_no_is_droppe
     answer = _answer(yes, model=_OpeningModel(yes, p_yes=0.9, p_opening=0.95))
     assert answer.text == "Yes, the Romans founded it in 43 BC [1]." and answer.signals["polar_yes"] == 0.9
     assert without_lead(parse_draft("No.")).refused  # an opening alone leaves nothing
+    # "Yes, Lyon was founded." to "Who founded Lyon?": without the opening, the question said back answers nothing
+    said_back = "Yes, it was founded [3]."
+    assert _answer(said_back, model=_OpeningModel(said_back, p_yes=0.9, p_opening=0.05)).abstained
+    assert not _answer(said_back, model=_OpeningModel(said_back, p_yes=0.9, p_opening=0.95)).abstained
 
 
 def test_a_yes_the_model_is_unsure_of_is_written_again_as_no():

@@ -17,8 +17,8 @@ import numpy as np
 
 from .chunking import split_sentences
 from .embedding import Embedder
-from .evidence import Candidate
-from .grounding import MARKER, SupportCheck, check_sentence, topic_words, values_supported
+from .evidence import Candidate, stem, words
+from .grounding import MARKER, SupportCheck, check_sentence, content_words, topic_words, values_supported
 from .polar import is_bare, opens_with_polar_word, polarity
 
 log = logging.getLogger(__name__)
@@ -99,14 +99,16 @@ class Verified:
 
 def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, source_vectors: np.ndarray, *,
            translate: Callable[[str], str] | None = None, question: str = "", on_topic: Sequence[int] | None = None,
-           min_lexical: float = 0.75, min_semantic: float = 0.6, min_translated_meaning: float = 0.75,
-           lead_units: int = 3) -> list[Verified]:
+           restating: str | None = None, min_lexical: float = 0.75, min_semantic: float = 0.6,
+           min_translated_meaning: float = 0.75, min_pair_share: float = 0.4, lead_units: int = 3) -> list[Verified]:
     """Check every sentence of the draft against the sources.
 
     A sentence must be backed by a source sentence (its words and numbers, or its meaning;
     `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best; when
     none does alone, two neighbouring sentences of one document that together hold its words (`neighbours`:
-    a list that runs on into the next sentence). A sentence in another script than the sources', with `translate` (into
+    a list that runs on into the next sentence), if the sentence takes at least `min_pair_share` of each one's
+    content words: one that takes a word or two of a sentence beside its own ("the mainstays of the equipment
+    sector are" + the list of the core industries) mixes two claims. A sentence in another script than the sources', with `translate` (into
     the sources' language), is checked in translation by the same rules, and its own numbers by value; as a
     translation rewords, one close enough in meaning (`min_translated_meaning`) stands on fewer shared
     words. Without one, a sentence in another script than the sources' can only be held to citing a real
@@ -118,7 +120,10 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     otherwise back word for word — has nothing left to stand on, whatever the language's word for "not".
     A yes/no answer affirms or denies what was asked, so the claims after a lead stand only on the
     sources `on_topic` (all when None), those that speak of it (`topic_sources`): "No, it has no
-    international airport" does not rest on a sentence about its port.
+    international airport" does not rest on a sentence about its port. `restating`: the question, when it
+    does not ask yes or no (in the sources' language); a sentence with no content word it lacks only
+    restates it ("Which of its sectors make ships?" -> "Its sectors make ships."), so it stands only beside
+    a sentence that answers.
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
@@ -161,7 +166,8 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
             if not backing:  # a list may run on into the next sentence ("The core … are A, B. Apart from them, C, D
                 # …"): two neighbours read together must hold its words, as a joined text is close to more claims
                 backing = [(pair, c) for pair in neighbours(sources, eligible)
-                           if stands(c := check(pair), by_words=True)]
+                           if stands(c := check(pair), by_words=True)
+                           and min(word_share(checked[n], texts[i]) for i in pair) >= min_pair_share]
             cited_backing = [i for pair, _ in backing for i in pair if i in valid and len(pair) == 1]
             # the sources it cites that back it, else the one (or the two neighbours) that back it best
             best = cited_backing or list(max(backing, key=lambda ic: ic[1].score)[0]) if backing else []
@@ -174,11 +180,28 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
         else:
             ok = bool(valid) and values_supported(sentence, " ".join(texts[i] for i in valid))
             out.append(Verified(sentence, valid, ok, "cited" if ok else "unsupported"))
+    # a restatement of the question stands only beside a sentence that answers it
+    restates = [restating is not None and n in checked and adds_nothing(checked[n], restating)
+                for n in range(len(out))]
+    if not any(v.supported and v.how != "lead" and not restates[i] for i, v in enumerate(out)):
+        out = [Verified(v.sentence, (), False, "unsupported") if restates[i] else v for i, v in enumerate(out)]
     # a lead stands only before a supported sentence
     for i, v in enumerate(out):
         if v.how == "lead" and not any(w.supported and w.how != "lead" for w in out[i + 1 :]):
             out[i] = Verified(v.sentence, (), False, "unsupported")
     return out
+
+
+def word_share(sentence: str, source: str) -> float:
+    """The share of the source's content words (same stem) that the sentence holds."""
+    own = {stem(w) for w in content_words(source)}
+    return len(own & {stem(w) for w in content_words(sentence)}) / len(own) if own else 0.0
+
+
+def adds_nothing(sentence: str, question: str) -> bool:
+    """The sentence has content words, and every one is (by stem) a word of the question."""
+    said = [stem(w) for w in content_words(sentence)]
+    return bool(said) and set(said) <= {stem(w) for w in words(question)}
 
 
 def neighbours(sources: Sequence[Candidate], eligible: set[int]) -> list[tuple[int, int]]:

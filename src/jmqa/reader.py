@@ -311,7 +311,8 @@ class ReadingAnswerer:
         `asked_before`: the conversation's earlier questions. A claim after a "No" must state what the
         sources say instead of what was asked (`verify`), and what was asked includes what a follow-up's
         "it" names: "No, X does not have Y" to "Does it have Y?" after a question about X stands on nothing.
-        `polar=False`: the question does not ask yes or no (`min_polar_opening`), so a yes/no opening is dropped."""
+        `polar=False`: the question does not ask yes or no (`min_polar_opening`), so a yes/no opening is dropped,
+        and a sentence that only restates the question answers nothing (`verify`'s `restating`)."""
         draft = parse_draft(reply) if polar else without_lead(parse_draft(reply))
         if draft.refused:
             p = self.calibration.probability(_log(p_refusal), 0.0, 0.0)
@@ -323,7 +324,8 @@ class ReadingAnswerer:
             min_closeness=self.min_topic_meaning)
         verified = verify(draft, sources, self.embedder, vectors,
                           translate=lambda s: translate_statement(self.llm, s, self.sources_language),
-                          question=f"{asked_before} {query}".strip(), on_topic=on_topic)
+                          question=f"{asked_before} {query}".strip(), on_topic=on_topic,
+                          restating=None if polar else query)
         for v in verified:
             if not v.supported:
                 log.info("dropped an unsupported answer sentence: %r", v.sentence)
