@@ -7,6 +7,7 @@ import pytest
 from jmqa import Answer, Assistant, ModelUnavailableError
 from jmqa.config import Settings
 from jmqa.llm import Probe
+from jmqa.multilingual import document_names
 
 from .conftest import ROOT
 
@@ -207,3 +208,6 @@ def test_a_short_follow_up_in_chinese_retrieves_with_the_last_question_read_in_e
         assert any("Hometown of Overseas Chinese" in h.chunk.text for h in hits)
     asked = [m[-1]["content"] for m in llm.prompts]
     assert asked.count("江门被称为什么？") == 1  # translated once, then remembered
+    # the translator is told the corpus's own names, so that it writes a name as the documents do
+    names = document_names([d.text for d in qa.index.documents.values()])
+    assert names and ", ".join(names[:3]) in llm.prompts[0][0]["content"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jmqa.multilingual import detect_language, script_language
+from jmqa.multilingual import detect_language, document_names, script_language
 
 
 @pytest.mark.parametrize(("text", "language"), [
@@ -28,3 +28,13 @@ def test_the_identifier_still_reads_latin_and_cyrillic_text_and_says_nothing_whe
     assert detect_language("Какие отрасли являются основными?") == "ru"
     assert detect_language("What is 江门 known as?") == "en"
     assert detect_language("Why?") is None
+
+
+def test_the_documents_names_are_their_runs_of_capitalised_words_not_a_sentence_s_first_word():
+    texts = ["Lyon is a city of the Auvergne-Rhône-Alpes region. The Romans founded Lyon's first forum. "
+             "Moreover, Lyon lies where the Rhône meets the Saône; Saint Jean is its old town. Silk made Lyon rich.",
+             "里昂是一座城市。"]
+    names = document_names(texts)
+    assert names[0] == "Lyon" and {"Auvergne-Rhône-Alpes", "Romans", "Rhône", "Saône", "Saint Jean"} <= set(names)
+    assert not {"Moreover", "The", "Silk"} & set(names)  # capitalised only where a sentence opens
+    assert document_names(["里昂是一座城市。"]) == [] and document_names(texts, limit=2) == ["Lyon", "Auvergne-Rhône-Alpes"]

@@ -156,6 +156,23 @@ def test_a_sentence_that_only_restates_a_question_stands_only_beside_one_that_an
     assert check(f"{restated} The Romans founded it [3].") == [True, True]
 
 
+def test_what_a_sentence_adds_to_a_question_that_does_not_ask_yes_or_no_must_be_backed():
+    embedder = HashEmbedder()
+    sources = _sources()
+    vectors = embedder.encode([c.text for c in sources])
+    invented = parse_draft("The Romans founded Lyon in 43 BC for its gold [3].")
+    assert verify(invented, sources, embedder, vectors)[0].supported  # most of its words are the source's ...
+    # ... but those are the question's: the reason it adds is no source's
+    asked = "Why did the Romans found Lyon in 43 BC?"
+    assert not verify(invented, sources, embedder, vectors, restating=asked)[0].supported
+    backed = parse_draft("The Romans founded Lyon in 43 BC, where the Rhône meets the Saône [2, 3].")
+    assert verify(backed, sources, embedder, vectors, restating=asked)[0].supported
+    # ... and it is still backed whole: the question's own frame over what a source says of another thing
+    framed = parse_draft("The Greeks founded Lyon in 43 BC [3].")
+    assert not verify(framed, sources, embedder, vectors, restating="When did the Greeks found Lyon?",
+                      min_semantic=1.0)[0].supported
+
+
 def test_a_run_of_markers_is_one_citation_a_cut_off_marker_is_dropped_and_a_loop_is_said_once():
     assert parse_draft("It lies on two rivers. [1], [2], [3], [").sentences == (("It lies on two rivers.", (1, 2, 3)),)
     assert parse_draft("It lies on two rivers [2][3].").sentences == (("It lies on two rivers.", (2, 3)),)

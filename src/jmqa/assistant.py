@@ -23,7 +23,7 @@ from .errors import BadInputError, JmqaError, ModelUnavailableError
 from .index import CURRENT, Index, load_or_build
 from .ingest import load_corpus
 from .llm import LLM, load_llm
-from .multilingual import detect_language, language_name, translate_question
+from .multilingual import detect_language, document_names, language_name, translate_question
 from .reader import ReadingAnswerer
 from .retrieval import Retriever
 from .types import Answer, Citation, Document, Hit, Turn
@@ -90,6 +90,7 @@ class Assistant:
         # questions already put into the corpus's language: a conversation's last question is read again
         # with its follow-up, and is not translated twice
         self._translations: dict[str, str] = {}
+        self._names: list[str] | None = None  # the corpus's names, for translating a question (`document_names`)
 
     def refresh(self, *, min_interval: float = 1.0) -> bool:
         """Swap in a newer index when `jmqa index` (or `--watch`) has written one; True if it did.
@@ -134,6 +135,8 @@ class Assistant:
         retriever, extractive = self._reader(index, old.thresholds, old.calibration)
         extractive.word_vectors = old.word_vectors  # same embedder: the cached word vectors still hold
         self.index, self.retriever, self.extractive = index, retriever, extractive
+        self._names = None
+        self._translations.clear()
         log.info("using the index %s: %d documents, %d chunks", index.path, len(index.documents), len(index.chunks))
 
     # ------------------------------------------------------------ documents
@@ -319,7 +322,9 @@ class Assistant:
         if language is None or language == target:
             return question
         if (known := self._translations.get(question)) is None:
-            known = translate_question(llm, question, language_name(target))
+            if self._names is None:
+                self._names = document_names([d.text for d in self.index.documents.values()])
+            known = translate_question(llm, question, language_name(target), self._names)
             if len(self._translations) >= cache_size:
                 self._translations.clear()
             self._translations[question] = known

@@ -121,9 +121,11 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     A yes/no answer affirms or denies what was asked, so the claims after a lead stand only on the
     sources `on_topic` (all when None), those that speak of it (`topic_sources`): "No, it has no
     international airport" does not rest on a sentence about its port. `restating`: the question, when it
-    does not ask yes or no (in the sources' language); a sentence with no content word it lacks only
-    restates it ("Which of its sectors make ships?" -> "Its sectors make ships."), so it stands only beside
-    a sentence that answers.
+    does not ask yes or no (in the sources' language). What a sentence answers is what it adds to the
+    question, so those words must be backed on their own too ("Why is it called X?" -> "It is called X
+    because of Y" must stand on Y, not on "called X" copied from the question); a sentence with no content
+    word the question lacks only restates it ("Which of its sectors make ships?" -> "Its sectors make ships."): it is checked
+    whole, and stands only beside a sentence that answers.
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
@@ -138,6 +140,9 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
             checked[n] = sentence
         elif translate is not None:
             checked[n] = translate(sentence)
+    # a sentence that only restates a question that does not ask yes or no is checked whole; any other, on the
+    # words it adds to the question
+    restates = {n: restating is not None and adds_nothing(t, restating) for n, t in checked.items()}
     to_embed = [t for t in checked.values() if t]
     vectors = dict(zip((n for n, t in checked.items() if t), embedder.encode(to_embed))) if to_embed else {}
     out: list[Verified] = []
@@ -154,9 +159,17 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
             translated = checked[n] != sentence
 
             def check(group: Sequence[int]) -> SupportCheck:  # the sentence against these sources read together
-                return check_sentence(checked[n], vectors[n], [" ".join(texts[i] for i in group)],
-                                      _joined(source_vectors, group), question=question if denies else "",
-                                      min_lexical=min_lexical, min_semantic=min_semantic)
+                def against(asked: str) -> SupportCheck:
+                    return check_sentence(checked[n], vectors[n], [" ".join(texts[i] for i in group)],
+                                          _joined(source_vectors, group), question=asked,
+                                          min_lexical=min_lexical, min_semantic=min_semantic)
+
+                whole = against(question if denies else "")
+                if restating is None or restates[n]:
+                    return whole
+                added = against(restating)  # backed whole, and in what it adds to the question
+                return replace(whole, lexical=min(whole.lexical, added.lexical), numbers_ok=whole.numbers_ok
+                               and added.numbers_ok, supported=whole.supported and added.supported)
 
             def stands(c: SupportCheck, *, by_words: bool = False) -> bool:
                 return ((c.numbers_ok and c.lexical >= min_lexical) if by_words else c.supported) or (
@@ -181,10 +194,8 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
             ok = bool(valid) and values_supported(sentence, " ".join(texts[i] for i in valid))
             out.append(Verified(sentence, valid, ok, "cited" if ok else "unsupported"))
     # a restatement of the question stands only beside a sentence that answers it
-    restates = [restating is not None and n in checked and adds_nothing(checked[n], restating)
-                for n in range(len(out))]
-    if not any(v.supported and v.how != "lead" and not restates[i] for i, v in enumerate(out)):
-        out = [Verified(v.sentence, (), False, "unsupported") if restates[i] else v for i, v in enumerate(out)]
+    if not any(v.supported and v.how != "lead" and not restates.get(i) for i, v in enumerate(out)):
+        out = [Verified(v.sentence, (), False, "unsupported") if restates.get(i) else v for i, v in enumerate(out)]
     # a lead stands only before a supported sentence
     for i, v in enumerate(out):
         if v.how == "lead" and not any(w.supported and w.how != "lead" for w in out[i + 1 :]):

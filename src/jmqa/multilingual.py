@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Sequence
 
+from .evidence import STOPWORDS
 from .llm import LLM
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,8 @@ ANSWER_PROMPT = (
 )
 ANSWER_CONTEXT = " The statement answers this question: {question}\n"
 NAMES = "Keep names and numbers as they are written."
+NAMES_OF_DOCUMENTS = ("The documents the question is about name: {names}. A name the question writes in another "
+                      "script that is one of these, write as the documents do.")
 NAMES_IN_CONTEXT = ("Write what the question names as the question writes it; keep other names and all numbers as "
                     "they are written.")
 # Worked examples: a small model otherwise answers a question instead of translating it, and adds to or
@@ -84,10 +88,38 @@ def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code, code)
 
 
-def translate_question(llm: LLM, question: str, target: str = "English") -> str:
-    """The question in `target` (first line of the model's reply); the original if the reply is unusable."""
+def translate_question(llm: LLM, question: str, target: str = "English", names: Sequence[str] = ()) -> str:
+    """The question in `target` (first line of the model's reply); the original if the reply is unusable.
+    `names`: the documents' own names (`document_names`), so that a name the question writes in another script
+    comes out as the documents write it: a small model otherwise renders 某地 as the wrong romanisation."""
     system = TRANSLATE_PROMPT.format(kind="questions", target=target, never="an answer")
+    if names:
+        system += " " + NAMES_OF_DOCUMENTS.format(names=", ".join(names))
     return _translate(llm, question, system, _QUESTIONS) or question
+
+
+_NAME = re.compile(r"[A-Z][\w’'-]*(?:\s+[A-Z][\w’'-]*)*")
+_OPENS = re.compile(r"(?:^|[.!?]\s+|\n\s*)[\"“(]?$")  # what comes before a sentence's first word
+
+
+def document_names(texts: Sequence[str], limit: int = 40) -> list[str]:
+    """The names the documents use most: runs of capitalised words (in Latin script). A sentence's first
+    word is capitalised anyway, so it opens a name only if it is written capitalised inside a sentence too
+    (a place's name, not "Moreover"); a name ends at a possessive's "'s". Most used first, at most `limit`; none
+    for documents in a script without capitals."""
+    runs = [(run.group().split(), bool(_OPENS.search(text[max(0, run.start() - 3):run.start()])))
+            for text in texts for run in _NAME.finditer(text)]
+    inside = {w for ws, opens in runs for w in (ws[1:] if opens else ws)}
+    counts: Counter[str] = Counter()
+    for ws, opens in runs:
+        while ws and ((opens and ws[0] not in inside) or ws[0].lower() in STOPWORDS):
+            ws, opens = ws[1:], False
+        owner = next((i for i, w in enumerate(ws) if re.search(r"[’']s$", w)), None)  # "China's No. 1" -> China
+        if owner is not None:
+            ws = [*ws[:owner], ws[owner][:-2]]
+        if ws:
+            counts[" ".join(ws)] += 1
+    return [name for name, _ in counts.most_common(limit)]
 
 
 def translate_statement(llm: LLM, sentence: str, target: str = "English") -> str:
