@@ -17,6 +17,9 @@ def test_lexical_support_ignores_words_taken_from_the_question():
     assert lexical_support("Core industries are textile and food", SOURCES[0], q) == 1.0
     assert lexical_support("Core industries are tourism and banking", SOURCES[0], q) == 0.0
     assert lexical_support("Jiangmen's core industries", SOURCES[0], q) == 0.0  # repeats the question, says nothing
+    # a number that ends a sentence is the same word as one inside it ("totals 28." holds "28")
+    assert lexical_support("There are 28 bridges", "The bridges number 28.") == 1.0
+    assert lexical_support("It grew by 1.5 or 4,000", "It grew by 1.5, then 4,000.") == 1.0
 
 
 def test_numbers_must_come_from_the_source_and_keep_their_noun():

@@ -167,6 +167,11 @@ def test_what_a_sentence_adds_to_a_question_that_does_not_ask_yes_or_no_must_be_
     assert not verify(invented, sources, embedder, vectors, restating=asked)[0].supported
     backed = parse_draft("The Romans founded Lyon in 43 BC, where the Rhône meets the Saône [2, 3].")
     assert verify(backed, sources, embedder, vectors, restating=asked)[0].supported
+    # a number is checked in the whole sentence: the question's noun after it ("28 bridges") is no new claim
+    text = "Lyon is a city in France. The count of the bridges across its two rivers totals 28."
+    counted = select_sources(_hits(text), 10_000)
+    assert verify(parse_draft("Its two rivers have 28 bridges [2]."), counted, embedder,
+                  embedder.encode([c.text for c in counted]), restating="How many bridges cross its rivers?")[0].supported
     # ... and it is still backed whole: the question's own frame over what a source says of another thing
     framed = parse_draft("The Greeks founded Lyon in 43 BC [3].")
     assert not verify(framed, sources, embedder, vectors, restating="When did the Greeks found Lyon?",

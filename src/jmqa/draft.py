@@ -18,7 +18,15 @@ import numpy as np
 from .chunking import split_sentences
 from .embedding import Embedder
 from .evidence import Candidate, stem, words
-from .grounding import MARKER, SupportCheck, check_sentence, content_words, topic_words, values_supported
+from .grounding import (
+    MARKER,
+    SupportCheck,
+    backs,
+    check_sentence,
+    content_words,
+    topic_words,
+    values_supported,
+)
 from .polar import is_bare, opens_with_polar_word, polarity
 
 log = logging.getLogger(__name__)
@@ -167,9 +175,9 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
                 whole = against(question if denies else "")
                 if restating is None or restates[n]:
                     return whole
-                added = against(restating)  # backed whole, and in what it adds to the question
-                return replace(whole, lexical=min(whole.lexical, added.lexical), numbers_ok=whole.numbers_ok
-                               and added.numbers_ok, supported=whole.supported and added.supported)
+                added = against(restating).lexical  # backed whole, and by the words it adds to the question
+                return replace(whole, lexical=min(whole.lexical, added), supported=whole.supported and backs(
+                    added, whole.semantic, min_lexical=min_lexical, min_semantic=min_semantic))
 
             def stands(c: SupportCheck, *, by_words: bool = False) -> bool:
                 return ((c.numbers_ok and c.lexical >= min_lexical) if by_words else c.supported) or (

@@ -39,7 +39,7 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z\-]*[A-Za-z]|[A-Za-z]|\d[\d,.]*|[\u4e00-\u9fff]")
+_WORD = re.compile(r"[A-Za-z][A-Za-z\-]*[A-Za-z]|[A-Za-z]|\d+(?:[.,]\d+)*|[\u4e00-\u9fff]")
 
 
 def words(text: str) -> list[str]:

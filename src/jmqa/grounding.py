@@ -134,6 +134,12 @@ def _quantities(tokens: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def backs(lexical: float, semantic: float, *, min_lexical: float = 0.75, min_semantic: float = 0.6) -> bool:
+    """Whether a source backs a sentence by its words: most of them (`min_lexical`), or, for a paraphrase,
+    fewer words but a close meaning (`min_semantic`, and half the words)."""
+    return lexical >= min_lexical or (semantic >= min_semantic and lexical >= 0.5)
+
+
 def check_sentence(
     sentence: str,
     sentence_vector: np.ndarray,
@@ -152,7 +158,7 @@ def check_sentence(
         lexical = lexical_support(sentence, source, question)
         semantic = float(np.dot(sentence_vector, vector))
         numbers_ok = numbers_supported(sentence, source, question)
-        supported = numbers_ok and (lexical >= min_lexical or (semantic >= min_semantic and lexical >= 0.5))
+        supported = numbers_ok and backs(lexical, semantic, min_lexical=min_lexical, min_semantic=min_semantic)
         check = SupportCheck(sentence, i, round(lexical, 4), round(semantic, 4), numbers_ok, supported)
         if best is None or (check.supported, check.score) > (best.supported, best.score):
             best = check
