@@ -115,9 +115,9 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     `grounding.check_sentence`): the ones it cites when they back it, else the one backing it best; when
     none does alone, two neighbouring sentences of one document that together hold its words (`neighbours`:
     a list that runs on into the next sentence), if the sentence takes at least `min_pair_share` of each one's
-    content words: one that takes a word or two of a sentence beside its own ("the mainstays of the equipment
-    sector are" + the list of the core industries) mixes two claims. A sentence in another script than the sources', with `translate` (into
-    the sources' language), is checked in translation by the same rules, and its own numbers by value; as a
+    content words: one that takes a word or two of a sentence beside its own ("the harbour's mainstays are"
+    + the list of the city's trades) mixes two claims. A sentence in another script than the sources', with
+    `translate` (into the sources' language), is checked in translation by the same rules, and its own numbers by value; as a
     translation rewords, one close enough in meaning (`min_translated_meaning`) stands on fewer shared
     words. Without one, a sentence in another script than the sources' can only be held to citing a real
     source that holds its numbers. A very short sentence with no
@@ -132,8 +132,8 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     does not ask yes or no (in the sources' language). What a sentence answers is what it adds to the
     question, so those words must be backed on their own too ("Why is it called X?" -> "It is called X
     because of Y" must stand on Y, not on "called X" copied from the question); a sentence with no content
-    word the question lacks only restates it ("Which of its sectors make ships?" -> "Its sectors make ships."): it is checked
-    whole, and stands only beside a sentence that answers.
+    word the question lacks only restates it ("Which of its sectors make ships?" -> "Its sectors make
+    ships."): it is checked whole, and stands only beside a sentence that answers.
     """
     sources_script = script_of(" ".join(c.text for c in sources))
     texts = [c.text for c in sources]
