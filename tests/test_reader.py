@@ -299,25 +299,6 @@ def test_the_model_is_asked_whether_the_cited_sources_state_the_answer_and_its_d
     assert unsure.abstained and unsure.signals["stated"] == 0.05
 
 
-def test_an_answer_to_a_question_that_does_not_ask_yes_or_no_is_checked_on_its_cited_sentences_alone():
-    reply = "The Romans founded it in 43 BC [3]."
-    model = _OpeningModel(reply, p_yes=0.5, p_opening=0.05)
-    by_the_check = AnswerCalibration(0.0, 0.0, 0.0, 0.0, 0.5, "the check alone", w_stated=1.0)
-    reader = ReadingAnswerer(model, HashEmbedder(), by_the_check)
-    history = (Turn("Where is Lyon?", "In France [1]."),)
-    *_, answer = reader.stream("Who founded it?", _hits(), query="Who founded it?", history=history)
-    (check,) = model.checks
-    # no document around it: the cited sentence, the conversation's earlier question, the question
-    assert "You answer questions" not in check[0]["content"] and "Lyon is a city" not in check[1]["content"]
-    assert "Source: The Romans founded it in 43 BC." in check[1]["content"]
-    assert "Asked before: Where is Lyon?" in check[1]["content"] and "Question: Who founded it?" in check[1]["content"]
-    assert not answer.abstained and answer.signals["stated"] == 0.9
-    # the sentences read alone do not answer it: the model's doubt counts as before
-    doubt = _OpeningModel(reply, p_yes=0.5, p_opening=0.05)
-    doubt.p_stated = 0.05
-    assert _answer(reply, model=doubt, calibration=by_the_check).abstained
-
-
 def test_a_refusal_or_a_draft_with_nothing_verified_abstains():
     assert _answer(REFUSAL, p_refusal=0.9).abstained
     assert _answer("The Greeks built its harbour in 12 BC [1].").abstained

@@ -5,11 +5,10 @@ stands is translated into the asker's language when that is another.
 The flow is one way: `select_sources` (read enough, in document order) -> `answer_messages` (the prompt
 template) -> the model's draft -> `polar_messages` (a draft's opening yes/no checked by a plain yes/no read,
 and written again from the other word when they disagree) -> the draft read and checked (`draft`: parse,
-verify) -> the meaning check (`check_messages`: the model asked whether the cited sources state what
-stands; for a question that does not ask yes or no, `answered_messages`: whether those sentences alone
-answer it) -> the calibrated decision (`AnswerCalibration`) -> `localize` (the checked sentences in the
-asker's language). Nothing here knows a question form or a language: the model is told the forms in the
-prompt template, and verification compares scripts, numbers and meaning.
+verify) -> `check_messages` (the model asked whether the cited sources state what stands) -> the calibrated
+decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's language). Nothing here
+knows a question form or a language: the model is told the forms in the prompt template, and verification
+compares scripts, numbers and meaning.
 """
 
 from __future__ import annotations
@@ -141,21 +140,6 @@ def check_messages(sources: Sequence[Candidate], question: str, verified: Sequen
     answer, _ = cited_text(verified, renumber=False)
     ask = prompt_template("check.txt").format(question=question, answer=answer)
     return [answer_messages(sources, question)[0], {"role": "user", "content": ask}]
-
-
-def answered_messages(sources: Sequence[Candidate], question: str, verified: Sequence[Verified],
-                      asked_before: str = "") -> list[Message]:
-    """The meaning check of an answer to a question that does not ask yes or no (prompts/answered.txt):
-    only the source sentences the answer rests on, then the question (after the conversation's earlier
-    questions, which a follow-up's "they" leans on), and whether that source answers it. Read without the
-    rest of the document, the model cannot answer from a neighbouring sentence in its own mind: "What is
-    the population?" over "… of its origin total about 4 million" is read as not answered (docs/benchmarks.md)."""
-    used = sorted({i for v in verified if v.supported and v.how != "lead" for i in v.sources})
-    quotes = " ".join(_one_line(sources[i].text) for i in used)
-    earlier = f"Asked before: {_one_line(asked_before)}\n" if asked_before.strip() else ""
-    role, ask = prompt_template("answered.txt").split("\n\n", 1)
-    return [{"role": "system", "content": role},
-            {"role": "user", "content": ask.format(quotes=quotes, earlier=earlier, question=question).strip()}]
 
 
 def polar_messages(sources: Sequence[Candidate], question: str, history: Sequence[Turn] = ()) -> list[Message]:
@@ -321,8 +305,7 @@ class ReadingAnswerer:
                polar: bool = True) -> Answer:
         """The verified answer, or an abstention when the model refused, nothing stands, or the calibrated
         probability is below the threshold. The model is asked whether the cited sources state what stands
-        (`check_messages`), or, when the question does not ask yes or no, whether those sources read alone
-        answer it (`answered_messages`); its answer is one of the calibration's signals. A draft sentence in another script than the sources' is
+        (`check_messages`); its answer is one of the calibration's signals. A draft sentence in another script than the sources' is
         translated into their language to be checked. `language`: the one the question was asked in, when it
         is not the sources'; the checked answer is translated into it, with `question` (as asked) beside it.
         `asked_before`: the conversation's earlier questions. A claim after a "No" must state what the
@@ -358,9 +341,7 @@ class ReadingAnswerer:
                                  "no sentence of the draft stands", signals=signals)
         relevance = max(float(vectors[i] @ qv) for i in used)
         t0 = time.perf_counter()
-        check = (check_messages(sources, question or query, verified) if polar
-                 else answered_messages(sources, query, verified, asked_before))
-        p_stated = self.llm.yes_probability(check)
+        p_stated = self.llm.yes_probability(check_messages(sources, question or query, verified))
         checked = {"check_s": round(time.perf_counter() - t0, 4)}
         signals = features(p_refusal, verified, relevance, p_stated)
         p = self.calibration.probability(*signals)
