@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -70,6 +72,32 @@ def test_the_answer_stage_is_fitted_on_drafted_answers_and_separates_right_from_
     assert cal.probability(-3.0, 0.8, 0.5, 0.95) > cal.probability(-3.0, 0.8, 0.5, 0.4)
     with pytest.raises(BadInputError, match="too few"):
         fit_answer(signals[:5], right[:5], [True] * 5, fitted_on="synthetic")
+
+
+def test_an_abstention_is_as_sure_as_the_question_is_likely_to_have_no_answer_not_one_minus_p(tmp_path):
+    from dataclasses import replace
+
+    from jmqa.calibration import AnswerCalibration, Calibration, fit_abstention, load_calibration
+
+    rng = np.random.default_rng(1)
+    answerable = [i % 3 != 0 for i in range(300)]
+    # unanswerable questions: the model likelier to refuse, less sure the cited sources say it
+    signals = [(float(rng.uniform(-6, -2) if a else rng.uniform(-3, 0)), float(rng.uniform(0.0, 1.0)),
+                float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.4, 0.99) if a else rng.uniform(0.01, 0.6)))
+               for a in answerable]
+    weights = fit_abstention(signals, answerable)
+    cal = replace(AnswerCalibration(), abstain=weights)
+    assert len(weights) == 5
+    assert cal.abstention_probability(-1.0, 0.5, 0.5, 0.05) > 0.8 > 0.2 > cal.abstention_probability(-5.0, 0.5, 0.5, 0.95)
+    # unfitted (a file from before), an abstention's confidence is 1 - p as it was
+    plain = AnswerCalibration()
+    assert plain.abstention_probability(-2.0, 0.5, 0.5, 0.3) == pytest.approx(1.0 - plain.probability(-2.0, 0.5, 0.5, 0.3))
+    # it survives the file
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(Calibration(answer=cal).to_dict()), encoding="utf-8")
+    assert load_calibration(path).answer == cal
+    with pytest.raises(BadInputError, match="too few"):
+        fit_abstention(signals[:5], answerable[:5])
 
 
 def test_an_answer_calibration_fitted_before_the_meaning_check_ignores_it():

@@ -299,6 +299,30 @@ def test_the_model_is_asked_whether_the_cited_sources_state_the_answer_and_its_d
     assert unsure.abstained and unsure.signals["stated"] == 0.05
 
 
+def test_an_answer_to_a_question_that_does_not_ask_yes_or_no_is_checked_on_its_cited_sentences_in_their_place():
+    reply = "The Romans founded it in 43 BC [3]."
+    model = _OpeningModel(reply, p_yes=0.5, p_opening=0.05)
+    by_the_check = AnswerCalibration(0.0, 0.0, 0.0, 0.0, 0.5, "the check alone", w_stated=1.0)
+    reader = ReadingAnswerer(model, HashEmbedder(), by_the_check)
+    history = (Turn("Where is Lyon?", "In France [1]."),)
+    *_, answer = reader.stream("Who founded it?", _hits(), query="Who founded it?", history=history)
+    (check,) = model.checks
+    # not the document: the cited sentence after the one before it, under the title, then the questions
+    assert "You answer questions" not in check[0]["content"] and "Lyon is a city" not in check[1]["content"]
+    assert ("Source (Lyon): It lies where the Rhône meets the Saône. The Romans founded it in 43 BC."
+            in check[1]["content"]) and "silk" not in check[1]["content"]
+    assert "Asked before: Where is Lyon?" in check[1]["content"] and "Question: Who founded it?" in check[1]["content"]
+    assert not answer.abstained and answer.signals["stated"] == 0.9
+    # the sentences do not answer it: the model's doubt counts as before
+    doubt = _OpeningModel(reply, p_yes=0.5, p_opening=0.05)
+    doubt.p_stated = 0.05
+    assert _answer(reply, model=doubt, calibration=by_the_check).abstained
+    # a question that asks yes or no keeps the check on the whole of the sources
+    polar = _OpeningModel(reply, p_yes=0.5, p_opening=0.95)
+    _answer(reply, model=polar, calibration=by_the_check)
+    assert "Proposed answer" in polar.checks[-1][-1]["content"]
+
+
 def test_a_refusal_or_a_draft_with_nothing_verified_abstains():
     assert _answer(REFUSAL, p_refusal=0.9).abstained
     assert _answer("The Greeks built its harbour in 12 BC [1].").abstained
@@ -564,3 +588,11 @@ def test_a_bare_yes_or_no_rests_on_the_sentence_closest_to_what_was_asked():
     assert answer.text == "Yes. The Romans founded it in 43 BC [1]."
     *_, answer = reader.stream("Did the Greeks found Lyon in 12 BC?", _hits(), query="Did the Greeks found Lyon in 12 BC?")
     assert answer.abstained
+
+
+def test_an_abstention_s_confidence_is_the_calibration_s_chance_that_the_question_has_no_answer():
+    reply = "The Romans founded it in 43 BC [3]."
+    never = AnswerCalibration(0.0, 0.0, 0.0, -5.0, 0.5, "never answers", abstain=(0.0, 0.0, 0.0, 0.0, 2.0))
+    answer = _answer(reply, calibration=never)
+    assert answer.abstained and answer.confidence == round(1 / (1 + np.exp(-2.0)), 4)
+    assert _answer(REFUSAL, p_refusal=0.9, calibration=never).confidence == answer.confidence

@@ -5,7 +5,8 @@ beside this file (or a file of your own, `JMQA_CALIBRATION_FILE`):
 1. `Calibration`, the extractive answer (no LLM): how much of the question the best sentence covers, how close it is;
 2. `AnswerCalibration`, the model's verified answer: how likely the model was to refuse, how much of its
    draft stood verification, how close the cited sentences are to the question, and how sure the model is,
-   reading the question, the answer and the sources it cites, that those sources state it.
+   reading the question, the answer and the sources it cites, that those sources state it; and, from the
+   same signals, how likely an abstention is to be right (`AnswerCalibration.abstention_probability`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ class AnswerCalibration:
     + w_relevance * best cosine of the query and a cited sentence + w_stated * logit p_stated + bias);
     abstain below `threshold`. p_stated is the model's P(yes) that the cited sources state the answer
     (`answer_features` clips it). `fitted_on` says which rows the figures come from (the dev set only); a file
-    fitted before the check existed has no w_stated, and reads as 0."""
+    fitted before the check existed has no w_stated, and reads as 0. `abstain`: the weights and bias of the
+    same features' logistic model of "the question is unanswerable" (`fit_abstention`), an abstention's
+    confidence; empty, that confidence is 1 - p."""
 
     w_refusal: float = -0.5
     w_supported: float = 2.0
@@ -42,10 +45,20 @@ class AnswerCalibration:
     threshold: float = 0.3
     fitted_on: str = "hand-set defaults"
     w_stated: float = 0.0
+    abstain: tuple[float, ...] = ()
 
     def probability(self, log_p_refusal: float, supported: float, relevance: float, stated: float = 0.5) -> float:
         weights = (self.w_refusal, self.w_supported, self.w_relevance, self.w_stated)
         return _sigmoid(float(np.dot(weights, answer_features(log_p_refusal, supported, relevance, stated))) + self.bias)
+
+    def abstention_probability(self, log_p_refusal: float, supported: float, relevance: float,
+                               stated: float = 0.5) -> float:
+        """p(abstaining is right): not 1 - p, since an answerable question's draft can be wrong and abstaining
+        on it is wrong too; fitted on dev as the chance that the question has no answer in the sources."""
+        if len(self.abstain) != 5:
+            return 1.0 - self.probability(log_p_refusal, supported, relevance, stated)
+        *weights, bias = self.abstain
+        return _sigmoid(float(np.dot(weights, answer_features(log_p_refusal, supported, relevance, stated))) + bias)
 
 
 STATED_CLIP = 0.01  # p_stated is read within [0.01, 0.99]: the model is never that sure, and one token's logit is noisy
@@ -88,7 +101,8 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         data.pop("reader", None)  # the reader stage of jmqa before the verified-answer design
-        answer = AnswerCalibration(**data.pop("answer", {}))
+        answer = data.pop("answer", {})
+        answer = AnswerCalibration(**{**answer, "abstain": tuple(answer.get("abstain", ()))})
         return Calibration(**data, answer=answer)
     except (ValueError, TypeError, AttributeError) as exc:
         raise BadInputError(f"calibration file {path} is not a jmqa calibration ({exc}); "
@@ -209,3 +223,13 @@ def most_right_threshold(p: np.ndarray, correct: np.ndarray, answerable: np.ndar
         if n > best_n:
             best_t, best_n = float(t), n
     return best_t
+
+
+def fit_abstention(signals: Sequence[Sequence[float]], answerable: Sequence[bool]) -> tuple[float, ...]:
+    """An abstention's confidence model from evaluated rows with signals (drafted or not): the weights and
+    bias of a logistic model of "the question is unanswerable" on the answer calibration's features."""
+    y = ~np.asarray(answerable, dtype=bool)
+    if len(signals) < 10 or len(set(y)) < 2:
+        raise BadInputError(f"{len(signals)} rows, {int(y.sum())} of them unanswerable: too few to fit an abstention's confidence")
+    w, b = fit_logistic(np.array([answer_features(*s) for s in signals]), y.astype(float), l2=1e-2)
+    return (*(float(v) for v in w), float(b))

@@ -222,7 +222,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     `jmqa eval` run of the same questions, labelled by that run's own scoring."""
     from dataclasses import replace as copy
 
-    from .calibration import CALIBRATION_FILE, fit, fit_answer
+    from .calibration import CALIBRATION_FILE, fit, fit_abstention, fit_answer
     from .evaluate import _progress, evaluate
     from .questions import assistant_for, load_items, select_items, without_sample
 
@@ -254,12 +254,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         assistant.extractive.calibration = copy(calibration, answer=copy(calibration.answer, threshold=0.0))
         report = evaluate(items, args.eval_out, assistant=assistant, mode="generative", settings=settings,
                           show_progress=settings.show_progress and sys.stderr.isatty())
-        drafted = [r for r in report.records if r.metrics.get("signals", {}).get("supported")]
-        answer = fit_answer([tuple(r.metrics["signals"][k] for k in ("log_p_refusal", "supported", "relevance", "stated"))
-                             for r in drafted],
+        names = ("log_p_refusal", "supported", "relevance", "stated")
+        read = [r for r in report.records if "log_p_refusal" in r.metrics.get("signals", {})]
+        drafted = [r for r in read if r.metrics["signals"]["supported"]]
+        answer = fit_answer([tuple(r.metrics["signals"][k] for k in names) for r in drafted],
                             [bool(r.metrics.get("correct")) and not r.abstained for r in drafted],
                             [r.answerable for r in drafted], fitted_on=f"{len(drafted)} drafted answers to {how}")
-        calibration = copy(calibration, answer=answer)
+        abstain = fit_abstention([tuple(r.metrics["signals"][k] for k in names) for r in read], [r.answerable for r in read])
+        calibration = copy(calibration, answer=copy(answer, abstain=abstain))
     out = args.out or CALIBRATION_FILE
     out.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}:")

@@ -5,10 +5,11 @@ stands is translated into the asker's language when that is another.
 The flow is one way: `select_sources` (read enough, in document order) -> `answer_messages` (the prompt
 template) -> the model's draft -> `polar_messages` (a draft's opening yes/no checked by a plain yes/no read,
 and written again from the other word when they disagree) -> the draft read and checked (`draft`: parse,
-verify) -> `check_messages` (the model asked whether the cited sources state what stands) -> the calibrated
-decision (`AnswerCalibration`) -> `localize` (the checked sentences in the asker's language). Nothing here
-knows a question form or a language: the model is told the forms in the prompt template, and verification
-compares scripts, numbers and meaning.
+verify) -> the meaning check (`check_messages`: the model asked whether the cited sources state what
+stands; for a question that does not ask yes or no, `answered_messages`: whether the cited sentences, each
+after the one before it, answer it) -> the calibrated decision (`AnswerCalibration`) -> `localize` (the
+checked sentences in the asker's language). Nothing here knows a question form or a language: the model is
+told the forms in the prompt template, and verification compares scripts, numbers and meaning.
 """
 
 from __future__ import annotations
@@ -142,6 +143,26 @@ def check_messages(sources: Sequence[Candidate], question: str, verified: Sequen
     return [answer_messages(sources, question)[0], {"role": "user", "content": ask}]
 
 
+def answered_messages(sources: Sequence[Candidate], question: str, verified: Sequence[Verified],
+                      asked_before: str = "") -> list[Message]:
+    """The meaning check of an answer to a question that does not ask yes or no (prompts/answered.txt): the
+    source sentences the answer rests on, each after the source sentence before it in its document (which
+    names what its "it" or "the towers" is), under the document's title; then the question (after the
+    conversation's earlier questions, which a follow-up's "they" leans on), and whether that source answers
+    it. Read without the rest of the document, the model cannot answer from a sentence nobody cited: "What
+    is the population?" over "… of its origin total about 4 million" is read as not answered; read alone,
+    without the sentence before it, a cited sentence loses its subject (docs/benchmarks.md)."""
+    used = sorted({i for v in verified if v.supported and v.how != "lead" for i in v.sources})
+    shown = sorted({j for i in used for j in (i - 1, i) if j >= 0 and sources[j].doc_id == sources[i].doc_id})
+    titles = dict.fromkeys(_one_line(sources[i].title) for i in used if sources[i].title.strip())
+    quotes = " ".join(_one_line(sources[i].text) for i in shown)
+    earlier = f"Asked before: {_one_line(asked_before)}\n" if asked_before.strip() else ""
+    role, ask = prompt_template("answered.txt").split("\n\n", 1)
+    return [{"role": "system", "content": role},
+            {"role": "user", "content": ask.format(title=f" ({'; '.join(titles)})" if titles else "", quotes=quotes,
+                                                   earlier=earlier, question=question).strip()}]
+
+
 def polar_messages(sources: Sequence[Candidate], question: str, history: Sequence[Turn] = ()) -> list[Message]:
     """The yes/no read (prompts/polar.txt): the probe's rules, sources and conversation (a prefix the model
     has just read, so it is cached), then the question as asked, to be answered with one word. Its P(yes)
@@ -241,7 +262,8 @@ class ReadingAnswerer:
                         for supported in (0.0, 1.0) for relevance in (0.0, 1.0)
                         for stated in (STATED_CLIP, 1.0 - STATED_CLIP))
         if best_case < self.calibration.threshold:  # even a fully verified, relevant answer would not pass
-            yield self._abstain(query, hits, 1.0 - best_case, {"probe_s": round(t1 - t0, 4)}, "the model would refuse")
+            sure = self.calibration.abstention_probability(_log(p_refusal), 0.0, 0.0)
+            yield self._abstain(query, hits, sure, {"probe_s": round(t1 - t0, 4)}, "the model would refuse")
             return
         pieces: list[str] = []
         first = None
@@ -305,7 +327,8 @@ class ReadingAnswerer:
                polar: bool = True) -> Answer:
         """The verified answer, or an abstention when the model refused, nothing stands, or the calibrated
         probability is below the threshold. The model is asked whether the cited sources state what stands
-        (`check_messages`); its answer is one of the calibration's signals. A draft sentence in another script than the sources' is
+        (`check_messages`), or, when the question does not ask yes or no, whether the cited sentences with
+        the ones before them answer it (`answered_messages`); its answer is one of the calibration's signals. A draft sentence in another script than the sources' is
         translated into their language to be checked. `language`: the one the question was asked in, when it
         is not the sources'; the checked answer is translated into it, with `question` (as asked) beside it.
         `asked_before`: the conversation's earlier questions. A claim after a "No" must state what the
@@ -315,8 +338,8 @@ class ReadingAnswerer:
         and a sentence that only restates the question answers nothing (`verify`'s `restating`)."""
         draft = parse_draft(reply) if polar else without_lead(parse_draft(reply))
         if draft.refused:
-            p = self.calibration.probability(_log(p_refusal), 0.0, 0.0)
-            return self._abstain(query, hits, 1.0 - p, {}, "the model found no answer")
+            sure = self.calibration.abstention_probability(_log(p_refusal), 0.0, 0.0)
+            return self._abstain(query, hits, sure, {}, "the model found no answer")
         vectors = self._vectors(sources)
         qv = self.embedder.encode([query])[0]
         on_topic = None if self.min_topic <= 0.0 else topic_sources(
@@ -337,17 +360,20 @@ class ReadingAnswerer:
         text, used = cited_text(verified)
         if not used:  # how sure to be of abstaining: the calibration, with the meaning check not run (neither way)
             signals = features(p_refusal, verified, 0.0, 0.5)
-            return self._abstain(query, hits, 1.0 - self.calibration.probability(*signals), {},
+            return self._abstain(query, hits, self.calibration.abstention_probability(*signals), {},
                                  "no sentence of the draft stands", signals=signals)
         relevance = max(float(vectors[i] @ qv) for i in used)
         t0 = time.perf_counter()
-        p_stated = self.llm.yes_probability(check_messages(sources, question or query, verified))
+        check = (check_messages(sources, question or query, verified) if polar
+                 else answered_messages(sources, query, verified, asked_before))
+        p_stated = self.llm.yes_probability(check)
         checked = {"check_s": round(time.perf_counter() - t0, 4)}
         signals = features(p_refusal, verified, relevance, p_stated)
         p = self.calibration.probability(*signals)
         if p < self.calibration.threshold:
             log.info("abstaining: p=%.2f below %.2f (draft %r)", p, self.calibration.threshold, reply[:200])
-            return self._abstain(query, hits, 1.0 - p, checked, "below the threshold", signals=signals)
+            return self._abstain(query, hits, self.calibration.abstention_probability(*signals), checked,
+                                 "below the threshold", signals=signals)
         if language is not None:
             text, used = cited_text(localize(verified, lambda s, q: translate_answer(self.llm, s, language, q,
                                                                                      self.sources_language), question))
