@@ -328,7 +328,9 @@ class ReadingAnswerer:
         """The verified answer, or an abstention when the model refused, nothing stands, or the calibrated
         probability is below the threshold. The model is asked whether the cited sources state what stands
         (`check_messages`), or, when the question does not ask yes or no, whether the cited sentences with
-        the ones before them answer it (`answered_messages`); its answer is one of the calibration's signals. A draft sentence in another script than the sources' is
+        the ones before them answer it (`answered_messages`); its answer is one of the calibration's signals.
+        An abstention's confidence is the calibration's chance that the sources hold no answer
+        (`AnswerCalibration.abstention_probability`). A draft sentence in another script than the sources' is
         translated into their language to be checked. `language`: the one the question was asked in, when it
         is not the sources'; the checked answer is translated into it, with `question` (as asked) beside it.
         `asked_before`: the conversation's earlier questions. A claim after a "No" must state what the
