@@ -48,8 +48,8 @@ class AnswerCalibration:
     abstain: tuple[float, ...] = ()
 
     def probability(self, log_p_refusal: float, supported: float, relevance: float, stated: float = 0.5) -> float:
-        weights = (self.w_refusal, self.w_supported, self.w_relevance, self.w_stated)
-        return _sigmoid(float(np.dot(weights, answer_features(log_p_refusal, supported, relevance, stated))) + self.bias)
+        weights = (self.w_refusal, self.w_supported, self.w_relevance, self.w_stated, self.bias)
+        return _logistic(weights, answer_features(log_p_refusal, supported, relevance, stated))
 
     def abstention_probability(self, log_p_refusal: float, supported: float, relevance: float,
                                stated: float = 0.5) -> float:
@@ -57,8 +57,7 @@ class AnswerCalibration:
         on it is wrong too; fitted on dev as the chance that the question has no answer in the sources."""
         if len(self.abstain) != 5:
             return 1.0 - self.probability(log_p_refusal, supported, relevance, stated)
-        *weights, bias = self.abstain
-        return _sigmoid(float(np.dot(weights, answer_features(log_p_refusal, supported, relevance, stated))) + bias)
+        return _logistic(self.abstain, answer_features(log_p_refusal, supported, relevance, stated))
 
 
 STATED_CLIP = 0.01  # p_stated is read within [0.01, 0.99]: the model is never that sure, and one token's logit is noisy
@@ -68,6 +67,11 @@ def answer_features(log_p_refusal: float, supported: float, relevance: float, st
     """The answer calibration's inputs as the logistic model reads them: p_stated as log-odds."""
     p = min(max(stated, STATED_CLIP), 1.0 - STATED_CLIP)
     return np.array([log_p_refusal, supported, relevance, math.log(p / (1.0 - p))])
+
+
+def _logistic(weights_and_bias: Sequence[float], features: np.ndarray) -> float:
+    """sigmoid(weights · features + bias), the bias last."""
+    return _sigmoid(float(np.dot(weights_and_bias[:-1], features)) + weights_and_bias[-1])
 
 
 def _sigmoid(z: float) -> float:
@@ -101,8 +105,8 @@ def load_calibration(path: Path = CALIBRATION_FILE) -> Calibration:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         data.pop("reader", None)  # the reader stage of jmqa before the verified-answer design
-        answer = data.pop("answer", {})
-        answer = AnswerCalibration(**{**answer, "abstain": tuple(answer.get("abstain", ()))})
+        fields = data.pop("answer", {})
+        answer = AnswerCalibration(**{**fields, "abstain": tuple(fields.get("abstain", ()))})
         return Calibration(**data, answer=answer)
     except (ValueError, TypeError, AttributeError) as exc:
         raise BadInputError(f"calibration file {path} is not a jmqa calibration ({exc}); "

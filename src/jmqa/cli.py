@@ -255,12 +255,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         report = evaluate(items, args.eval_out, assistant=assistant, mode="generative", settings=settings,
                           show_progress=settings.show_progress and sys.stderr.isatty())
         names = ("log_p_refusal", "supported", "relevance", "stated")
-        read = [r for r in report.records if "log_p_refusal" in r.metrics.get("signals", {})]
-        drafted = [r for r in read if r.metrics["signals"]["supported"]]
-        answer = fit_answer([tuple(r.metrics["signals"][k] for k in names) for r in drafted],
-                            [bool(r.metrics.get("correct")) and not r.abstained for r in drafted],
-                            [r.answerable for r in drafted], fitted_on=f"{len(drafted)} drafted answers to {how}")
-        abstain = fit_abstention([tuple(r.metrics["signals"][k] for k in names) for r in read], [r.answerable for r in read])
+        read = [(r, tuple(r.metrics["signals"][k] for k in names)) for r in report.records
+                if "log_p_refusal" in r.metrics.get("signals", {})]
+        drafted = [(r, s) for r, s in read if s[1]]  # some of the draft stood verification
+        answer = fit_answer([s for _, s in drafted], [bool(r.metrics.get("correct")) and not r.abstained for r, _ in drafted],
+                            [r.answerable for r, _ in drafted], fitted_on=f"{len(drafted)} drafted answers to {how}")
+        abstain = fit_abstention([s for _, s in read], [r.answerable for r, _ in read])
         calibration = copy(calibration, answer=copy(answer, abstain=abstain))
     out = args.out or CALIBRATION_FILE
     out.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n", encoding="utf-8")
