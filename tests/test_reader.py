@@ -238,6 +238,12 @@ def test_a_translated_sentence_close_in_meaning_stands_on_fewer_shared_words():
     for bar, stands in ((0.0, True), (1.01, False)):
         out = verify(draft, sources, HashEmbedder(), vectors, translate=back, min_translated_meaning=bar)
         assert out[0].supported is stands
+    # after a "No", meaning is no backing (it does not see the negation): the words must stand
+    denial = parse_draft("不。罗马人没有建立里昂[3]。")
+    back = {"罗马人没有建立里昂。": "The Romans did not found Lyon."}.__getitem__
+    question = "Did the Romans found Lyon?"
+    out = verify(denial, sources, HashEmbedder(), vectors, translate=back, min_translated_meaning=0.0, question=question)
+    assert [v.supported for v in out] == [False, False]
 
 
 def test_cited_text_renumbers_markers_by_first_use():
@@ -431,7 +437,7 @@ class _PolarModel(_Model):
         self.p_yes, self.second, self.grammars = p_yes, second, []
 
     def yes_probability(self, messages):
-        if "Reply only Yes or No." in messages[-1]["content"]:
+        if "say yes to the question" in messages[-1]["content"]:
             return self.p_yes
         return super().yes_probability(messages)
 
@@ -480,11 +486,34 @@ def test_a_yes_the_model_is_unsure_of_is_written_again_as_no():
     answer = _answer(yes, model=unsure)
     assert answer.text == "No, the Romans founded it in 43 BC [1]." and answer.signals["turned"] == 1.0
     assert 'root ::= "No, " claim+' in unsure.grammars[1]
-    # the plain read asked the question after the same rules and sources the draft read
     no = "No, the Romans founded it in 43 BC [3]."
     assert _answer(no, model=_PolarModel(no, p_yes=0.5)).text.startswith("No,")  # below the threshold: no stays
     assert _answer(no, model=_PolarModel(no, p_yes=0.8, second="Yes, the Romans founded it in 43 BC [3].")
                    ).text.startswith("Yes,")
+
+
+def test_the_yes_or_no_read_is_over_the_sentences_the_answer_rests_on():
+    asked = []
+
+    class _Reads(_PolarModel):
+        def yes_probability(self, messages):
+            asked.append(messages[-1]["content"])
+            return super().yes_probability(messages)
+
+    def read(reply: str) -> str:
+        asked.clear()
+        _answer(reply, model=_Reads(reply, 0.9))
+        (text,) = [a for a in asked if "say yes to the question" in a]
+        return text
+
+    # the verified sentence, after the one before it (its "it"), and the question; not the other sentences
+    text = read("Yes, the Romans founded it in 43 BC [3].")
+    assert text.startswith("Source (Lyon): It lies where the Rhône meets the Saône. The Romans founded it in 43 BC.")
+    assert "Lyon is a city" not in text and "silk" not in text and "Question: Who founded Lyon?" in text
+    # the sentence verification found, not the one the draft's number names
+    assert read("Yes, the Romans founded it in 43 BC [1].") == text
+    # nothing stands: the source sentence closest to the question
+    assert read("Yes, Lyon was built by giants [2].").startswith("Source (Lyon): ")
 
 
 def test_a_yes_to_a_quantity_no_source_states_is_written_again_as_no():

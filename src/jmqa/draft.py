@@ -119,7 +119,7 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     + the list of the city's trades) mixes two claims. A sentence in another script than the sources', with
     `translate` (into the sources' language), is checked in translation by the same rules, and its own
     numbers by value; as a translation rewords, one close enough in meaning (`min_translated_meaning`) stands
-    on fewer shared words. Without one, a sentence in another script than the sources' can only be held to
+    on fewer shared words — but not a claim after a "No": closeness of meaning does not see a negation. Without one, a sentence in another script than the sources' can only be held to
     citing a real source that holds its numbers. A very short sentence with no citation that opens with a yes/no word ("Yes.", `polar`) leads the sentence after it and stands if that
     one does; any other ("PWNED.") is checked like every claim. The claims after a "No" lead must state
     what the sources say instead: the words they share with `question` (in the sources' language) are not
@@ -178,9 +178,10 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
                 return replace(whole, lexical=min(whole.lexical, added), supported=whole.supported and backs(
                     added, whole.semantic, min_lexical=min_lexical, min_semantic=min_semantic))
 
-            def stands(c: SupportCheck, *, by_words: bool = False) -> bool:
+            def stands(c: SupportCheck, *, by_words: bool = False) -> bool:  # a denial's meaning is no backing:
+                # "X has not done Y yet" is as close to "X plans Y" as "X has done Y" is
                 return ((c.numbers_ok and c.lexical >= min_lexical) if by_words else c.supported) or (
-                    translated and c.numbers_ok and c.semantic >= min_translated_meaning)
+                    translated and not denies and c.numbers_ok and c.semantic >= min_translated_meaning)
 
             backing = [((i,), c) for i in pool if stands(c := check((i,)))]
             if not backing:  # a list may run on into the next sentence ("The core … are A, B. Apart from them, C, D

@@ -3,12 +3,13 @@ answer with [n] markers in the sources' language, every sentence is checked agai
 stands is translated into the asker's language when that is another.
 
 The flow is one way: `select_sources` (read enough, in document order) -> `answer_messages` (the prompt
-template) -> the model's draft -> `polar_messages` (a draft's opening yes/no checked by a plain yes/no read,
-and written again from the other word when they disagree) -> the draft read and checked (`draft`: parse,
-verify) -> the meaning check (`check_messages`: the model asked whether the cited sources state what
-stands; for a question that does not ask yes or no, `answered_messages`: whether the cited sentences, each
-after the one before it, answer it) -> the calibrated decision (`AnswerCalibration`) -> `localize` (the
-checked sentences in the asker's language). Nothing here knows a question form or a language: the model is
+template) -> the model's draft -> `decide`: the draft read and checked (`draft`: parse, verify), the meaning
+check (`check_messages`: the model asked whether the cited sources state what stands; for a question that
+does not ask yes or no, `answered_messages`: whether the cited sentences, each after the one before it,
+answer it), the calibrated decision (`AnswerCalibration`) and `localize` (the checked sentences in the
+asker's language) -> for a draft that opens with yes or no, `polar_messages` (a yes/no read of the sentences
+its answer rests on; when the two disagree, a draft written again from the other word and decided the same
+way replaces it if all of it stands). Nothing here knows a question form or a language: the model is
 told the forms in the prompt template, and verification compares scripts, numbers and meaning.
 """
 
@@ -145,30 +146,39 @@ def check_messages(sources: Sequence[Candidate], question: str, verified: Sequen
 
 def answered_messages(sources: Sequence[Candidate], question: str, verified: Sequence[Verified],
                       asked_before: str = "") -> list[Message]:
-    """The meaning check of an answer to a question that does not ask yes or no (prompts/answered.txt): the
-    source sentences the answer rests on, each after the source sentence before it in its document (which
-    names what its "it" or "the towers" is), under the document's title; then the question (after the
-    conversation's earlier questions, which a follow-up's "they" leans on), and whether that source answers
-    it. Read without the rest of the document, the model cannot answer from a sentence nobody cited: "What
-    is the population?" over "… of its origin total about 4 million" is read as not answered; read alone,
-    without the sentence before it, a cited sentence loses its subject (docs/benchmarks.md)."""
+    """The meaning check of an answer to a question that does not ask yes or no (prompts/answered.txt):
+    whether the source sentences the answer rests on (`source_read`) answer the question. Read without the
+    rest of the document, the model cannot answer from a sentence nobody cited: "What is the population?"
+    over "… of its origin total about 4 million" is read as not answered (docs/benchmarks.md)."""
     used = sorted({i for v in verified if v.supported and v.how != "lead" for i in v.sources})
+    return source_read("answered.txt", sources, used, question, asked_before)
+
+
+def polar_messages(sources: Sequence[Candidate], question: str, cited: Sequence[int], asked_before: str = ""
+                   ) -> list[Message]:
+    """The yes/no read (prompts/polar.txt): whether the source sentences the draft cites (`source_read`) say
+    yes to the question as asked. Its P(yes) decides a draft's opening "Yes"/"No"
+    (`ReadingAnswerer.polar_threshold`). Read beside the whole document, the model leans to yes on a
+    question that names a near neighbour of what the text says ("the service sector" for "the secondary
+    sector"); read beside the sentences that speak of it, it sees the difference (docs/benchmarks.md)."""
+    return source_read("polar.txt", sources, sorted(set(cited)), question, asked_before)
+
+
+def source_read(template: str, sources: Sequence[Candidate], used: Sequence[int], question: str,
+                asked_before: str = "") -> list[Message]:
+    """A question put to a few source sentences (`used`, 0-based), each after the source sentence before
+    it in its document (which names what its "it" or "the towers" is), under the document's title; the
+    conversation's earlier questions before the question (a follow-up's "they" leans on them). `template`:
+    its first paragraph is the system message, the rest the user's, with {title}, {quotes}, {earlier} and
+    {question}. Read alone, without the sentence before it, a cited sentence loses its subject."""
     shown = sorted({j for i in used for j in (i - 1, i) if j >= 0 and sources[j].doc_id == sources[i].doc_id})
     titles = dict.fromkeys(_one_line(sources[i].title) for i in used if sources[i].title.strip())
     quotes = " ".join(_one_line(sources[i].text) for i in shown)
     earlier = f"Asked before: {_one_line(asked_before)}\n" if asked_before.strip() else ""
-    role, ask = prompt_template("answered.txt").split("\n\n", 1)
+    role, ask = prompt_template(template).split("\n\n", 1)
     return [{"role": "system", "content": role},
             {"role": "user", "content": ask.format(title=f" ({'; '.join(titles)})" if titles else "", quotes=quotes,
                                                    earlier=earlier, question=question).strip()}]
-
-
-def polar_messages(sources: Sequence[Candidate], question: str, history: Sequence[Turn] = ()) -> list[Message]:
-    """The yes/no read (prompts/polar.txt): the probe's rules, sources and conversation (a prefix the model
-    has just read, so it is cached), then the question as asked, to be answered with one word. Its P(yes)
-    decides a draft's opening "Yes"/"No" (`ReadingAnswerer.polar_threshold`)."""
-    ask = prompt_template("polar.txt").format(question=question)
-    return answer_messages(sources, question, history)[:-1] + [{"role": "user", "content": ask}]
 
 
 def _new_doc(sources: Sequence[Candidate], i: int) -> bool:
@@ -213,12 +223,12 @@ class ReadingAnswerer:
     max_tokens: int = 200
     sources_language: str = "English"  # the name of the sources' language: answers in another are translated back into it to be checked
     constrained: bool = True  # the answer's form (statements closed by [n]) enforced by prompts/answer.gbnf
-    # A draft that opens with "Yes"/"No" keeps it only if the model, asked the question plainly after the
-    # sources (`polar_messages`), gives "Yes" at least this probability, or "No" when the draft says no;
-    # otherwise the draft is written again opening with the other word. Above 0.5 because the model leans
-    # to "Yes" (docs/benchmarks.md: on dev its plain P(yes) was >= 0.71 for every right "Yes", and as high
-    # as 0.95 for wrong ones); 0.0 or less turns the check off.
-    polar_threshold: float = 0.65
+    # A draft that opens with "Yes"/"No" keeps it only if the model, asked the question over the sentences
+    # the draft cites (`polar_messages`), gives "Yes" at least this probability, or "No" when the draft says
+    # no; otherwise the draft is written again opening with the other word. Above 0.5 because the model leans
+    # to "Yes" (docs/benchmarks.md: on dev its P(yes) was >= 0.73 for every right "Yes" and <= 0.68 for
+    # wrong ones but three); 0.0 or less turns the check off.
+    polar_threshold: float = 0.7
     # a yes/no answer whose wording did not stand is its lead and the source sentence closest to backing it,
     # if that one scores this much (`quoted_after_lead`)
     min_quote_score: float = 0.5
@@ -275,38 +285,50 @@ class ReadingAnswerer:
             if language is None:
                 yield piece
         draft = "".join(pieces)
-        turned_draft, polar = (self._turn_polarity(draft, sources, question, history, messages, script)
-                               if asks_polar else (None, {}))
-        if probe.polar_probability is not None:
-            polar["polar_opening"] = round(probe.polar_probability, 4)
         t2 = time.perf_counter()
         decide = partial(self.decide, sources=sources, p_refusal=p_refusal, query=query, hits=hits,
                          language=language, question=question, asked_before=" ".join(t.question for t in history),
                          polar=asks_polar)
+        drafted = decide(draft)
+        t3 = time.perf_counter()
+        turned_draft, polar = (self._turn_polarity(draft, drafted, sources, question, query, history, messages, script)
+                               if asks_polar else (None, {}))
+        turn_s = time.perf_counter() - t3  # the yes/no read, and the second draft when it disagreed
+        if probe.polar_probability is not None:
+            polar["polar_opening"] = round(probe.polar_probability, 4)
         answer = decide(turned_draft) if turned_draft is not None else None
         if answer is not None and (answer.abstained or answer.signals.get("supported", 0.0) < 1.0):
             log.info("kept the first draft: the turned one did not stand whole (%r)", turned_draft[:200])
             answer, polar = None, {**polar, "turned": 0.0}
-        answer = answer or decide(draft)
+        answer = answer or drafted
         checked = answer.timings.get("check_s", 0.0)  # decide's meaning check, timed apart from verification
         timings = {"probe_s": round(t1 - t0, 4), "first_token_s": round(first or 0.0, 4), "generate_s": round(t2 - t1, 4),
-                   "verify_s": round(time.perf_counter() - t2 - checked, 4), **answer.timings}
+                   "verify_s": round(time.perf_counter() - t2 - checked - turn_s, 4), "turn_s": round(turn_s, 4),
+                   **answer.timings}
         signals = {**answer.signals, **polar} if answer.signals else answer.signals
         yield Answer(**{**answer.__dict__, "timings": timings, "signals": signals})
 
-    def _turn_polarity(self, reply: str, sources: Sequence[Candidate], question: str, history: Sequence[Turn],
-                       messages: list[Message], script: str | None) -> tuple[str | None, dict[str, float]]:
-        """A second draft opening with the other yes/no word, when the model's plain yes/no read of the
-        question (`polar_threshold`) disagrees with the draft's opening "Yes"/"No" — a "yes" also needs every
-        quantity the question states to be one the sources state (compared by value, in any language: a
-        "Yes" to "about 40 million?" when they say 4 million is a false premise); written anew, so the
-        claim after it is the model's reading under that word, not the first draft's. It replaces the first
-        only if all of it stands (`stream`): a turned draft that stands in part is a guess. Also the read's
-        P(yes) (none without a lead)."""
+    def _turn_polarity(self, reply: str, first: Answer, sources: Sequence[Candidate], question: str, query: str,
+                       history: Sequence[Turn], messages: list[Message], script: str | None
+                       ) -> tuple[str | None, dict[str, float]]:
+        """A second draft opening with the other yes/no word, when the model's yes/no read of the question
+        over the sentences the first draft's answer (`first`) rests on (`polar_messages`, `polar_threshold`;
+        the sentence closest to `query` when nothing of it stands) disagrees with the draft's opening
+        "Yes"/"No" — a "yes" also needs every quantity the question states to be one the sources state
+        (compared by value, in any language: a "Yes" to "about 40 million?" when they say 4 million is a
+        false premise); written anew, so the claim after it is the model's reading under that word, not the
+        first draft's. It replaces the first only if all of it stands (`stream`): a turned draft that stands
+        in part is a guess. Also the read's P(yes) (none without a lead). The sentences are the verified
+        ones, not the draft's [n]: a small model's numbers often name a neighbour of the sentence it used."""
         lead = draft_lead(parse_draft(reply))
         if lead is None or self.polar_threshold <= 0.0 or not self.constrained:  # only a grammar can set the opening
             return None, {}
-        p_yes = self.llm.yes_probability(polar_messages(sources, question, history))
+        where = {(c.doc_id, c.start): i for i, c in enumerate(sources)}
+        cited = [where[c.doc_id, c.start] for c in first.citations if (c.doc_id, c.start) in where]
+        if not cited:
+            cited = [int(np.argmax(self._vectors(sources) @ self.embedder.encode([query])[0]))]
+        p_yes = self.llm.yes_probability(polar_messages(sources, question, cited,
+                                                        " ".join(t.question for t in history)))
         # a "yes" also affirms the quantities the question states: one no source states is a false premise
         premise = values_supported(question, " ".join(c.text for c in sources), bare_numerals=False)
         says_yes = polarity(lead) == "yes"
@@ -314,7 +336,7 @@ class ReadingAnswerer:
             return None, {"polar_yes": round(p_yes, 4)}
         mark = lead[len(lead.rstrip(LEAD_ENDS + ".。")):] or ","
         opening = f"{turned(lead)}{mark}{'' if is_wide(mark[-1]) else ' '}"
-        log.info("turned the draft's %r (plain P(yes) %.2f against %.2f; the question's quantities %s)", lead, p_yes,
+        log.info("turned the draft's %r (the read's P(yes) %.2f against %.2f; the question's quantities %s)", lead, p_yes,
                  self.polar_threshold, "stated" if premise else "not stated")
         again = "".join(self.llm.stream_chat(messages, max_tokens=self.max_tokens, temperature=0.0,
                                              grammar=answer_grammar(script, opening=opening)))
