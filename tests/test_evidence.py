@@ -12,12 +12,24 @@ from jmqa.evidence import (
     stem,
     term_support,
     unnamed,
+    words,
 )
 
 
 def test_key_terms_drop_question_words_and_generic_verbs():
     assert key_terms("What does Jiangmen want to become for trains?") == ["jiangmen", "trains"]
     assert key_terms("Who is the mayor of Jiangmen?") == ["mayor", "jiangmen"]
+
+
+def test_words_are_letters_of_any_alphabet_and_unspaced_scripts_character_by_character():
+    assert words("München liegt an der Isar.") == ["münchen", "liegt", "an", "der", "isar"]  # not "nchen"
+    assert words("Россия — страна") == ["россия", "страна"]
+    assert words("Guangdong-Hong Kong, 3.5 million, 1,000") == ["guangdong-hong", "kong", "3.5", "million", "1,000"]
+    assert words("江门是侨乡") == ["江", "门", "是", "侨", "乡"] and words("a高铁") == ["a", "高", "铁"]
+    assert words("東京タワー") == ["東", "京", "タ", "ワ", "ー"] and words("한국어 문장") == ["한국어", "문장"]
+    assert words("नमस्ते दुनिया") == ["नमस्ते", "दुनिया"]  # vowel signs stay inside the word
+    # a question in another alphabet has key terms of its own, so nothing is "fully covered" by default
+    assert key_terms("Какое население у Мюнхена?") == ["какое", "население", "мюнхена"]
 
 
 def test_light_stemmer_matches_inflections():

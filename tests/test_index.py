@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from jmqa.errors import IndexCorruptedError, IndexNotFoundError
-from jmqa.index import CURRENT, Index, load_or_build, staleness
+from jmqa.index import CURRENT, FORMAT_VERSION, Index, load_or_build, staleness
 from jmqa.ingest import load_corpus
 
 from .conftest import HashEmbedder
@@ -107,7 +107,7 @@ def test_unreadable_manifest_or_dangling_pointer_is_corruption(corpus_copy, tmp_
 def test_manifest_is_plain_json_with_checksums(corpus_copy, tmp_path, fake_embedder):
     index, _ = load_or_build(load_corpus(corpus_copy), tmp_path / "idx", fake_embedder, **PARAMS)
     manifest = json.loads((index.path / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == FORMAT_VERSION
     assert {"dense.faiss", "chunks.jsonl", "documents.jsonl"} <= set(manifest["checksums"])
 
 

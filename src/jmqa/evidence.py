@@ -39,7 +39,12 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z\-]*[A-Za-z]|[A-Za-z]|\d+(?:[.,]\d+)*|[\u4e00-\u9fff]")
+# A word: a run of letters of any alphabet (hyphens inside: "Guangdong-Hong"), a number, or one character of a
+# script written without spaces between words (Thai, Lao, Myanmar, Khmer, kana, Han): "München" is one word, not
+# "nchen"; a Russian question has words of its own. The Indic blocks are letters whole (their vowel signs are marks).
+_UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_LETTER = rf"(?:(?![{_UNSPACED}])[^\W\d_]|[\u0300-\u036f\u0900-\u0dff])"
+_WORD = re.compile(rf"{_LETTER}(?:{_LETTER}|-)*{_LETTER}|{_LETTER}|\d+(?:[.,]\d+)*|[{_UNSPACED}]")
 
 
 def words(text: str) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 from .errors import IndexCorruptedError, IndexNotFoundError
 from .types import Document
 
-FORMAT_VERSION = 2  # 2: FAISS IndexIDMap2 with stable chunk ids ("id" in chunks.jsonl)
+FORMAT_VERSION = 3  # 2: FAISS IndexIDMap2 with stable chunk ids ("id" in chunks.jsonl); 3: term counts of words in every alphabet (evidence.words)
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 REBUILD_HINT = "rebuild it with: jmqa index --rebuild"
