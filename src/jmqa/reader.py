@@ -156,8 +156,8 @@ def answered_messages(sources: Sequence[Candidate], question: str, verified: Seq
 
 def polar_messages(sources: Sequence[Candidate], question: str, cited: Sequence[int], asked_before: str = ""
                    ) -> list[Message]:
-    """The yes/no read (prompts/polar.txt): whether the source sentences the draft cites (`source_read`) say
-    yes to the question as asked. Its P(yes) decides a draft's opening "Yes"/"No"
+    """The yes/no read (prompts/polar.txt): whether the source sentences a draft's answer rests on (`cited`,
+    the verified ones; `source_read`) say yes to the question as asked. Its P(yes) decides a draft's opening "Yes"/"No"
     (`ReadingAnswerer.polar_threshold`). Read beside the whole document, the model leans to yes on a
     question that names a near neighbour of what the text says ("the service sector" for "the secondary
     sector"); read beside the sentences that speak of it, it sees the difference (docs/benchmarks.md)."""
@@ -224,7 +224,7 @@ class ReadingAnswerer:
     sources_language: str = "English"  # the name of the sources' language: answers in another are translated back into it to be checked
     constrained: bool = True  # the answer's form (statements closed by [n]) enforced by prompts/answer.gbnf
     # A draft that opens with "Yes"/"No" keeps it only if the model, asked the question over the sentences
-    # the draft cites (`polar_messages`), gives "Yes" at least this probability, or "No" when the draft says
+    # its answer rests on (`polar_messages`), gives "Yes" at least this probability, or "No" when the draft says
     # no; otherwise the draft is written again opening with the other word. Above 0.5 because the model leans
     # to "Yes" (docs/benchmarks.md: on dev its P(yes) was >= 0.73 for every right "Yes" and <= 0.68 for
     # wrong ones but three); 0.0 or less turns the check off.
