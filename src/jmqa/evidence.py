@@ -39,7 +39,7 @@ STOPWORDS = frozenset(
     """.split()
 )
 
-# A word: a run of letters of any alphabet (hyphens inside: "Guangdong-Hong"), a number, or one character of a
+# A word: a run of letters of any alphabet (hyphens inside: "Baden-Württemberg"), a number, or one character of a
 # script written without spaces between words (Thai, Lao, Myanmar, Khmer, kana, Han): "München" is one word, not
 # "nchen"; a Russian question has words of its own. The Indic blocks are letters whole (their vowel signs are marks).
 _UNSPACED = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"

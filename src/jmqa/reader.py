@@ -308,11 +308,11 @@ class ReadingAnswerer:
         signals = {**answer.signals, **polar} if answer.signals else answer.signals
         yield Answer(**{**answer.__dict__, "timings": timings, "signals": signals})
 
-    def _turn_polarity(self, reply: str, first: Answer, sources: Sequence[Candidate], question: str, query: str,
+    def _turn_polarity(self, reply: str, drafted: Answer, sources: Sequence[Candidate], question: str, query: str,
                        history: Sequence[Turn], messages: list[Message], script: str | None
                        ) -> tuple[str | None, dict[str, float]]:
         """A second draft opening with the other yes/no word, when the model's yes/no read of the question
-        over the sentences the first draft's answer (`first`) rests on (`polar_messages`, `polar_threshold`;
+        over the sentences the first draft's answer (`drafted`) rests on (`polar_messages`, `polar_threshold`;
         the sentence closest to `query` when nothing of it stands) disagrees with the draft's opening
         "Yes"/"No" — a "yes" also needs every quantity the question states to be one the sources state
         (compared by value, in any language: a "Yes" to "about 40 million?" when they say 4 million is a
@@ -324,7 +324,7 @@ class ReadingAnswerer:
         if lead is None or self.polar_threshold <= 0.0 or not self.constrained:  # only a grammar can set the opening
             return None, {}
         where = {(c.doc_id, c.start): i for i, c in enumerate(sources)}
-        cited = [where[c.doc_id, c.start] for c in first.citations if (c.doc_id, c.start) in where]
+        cited = [where[c.doc_id, c.start] for c in drafted.citations if (c.doc_id, c.start) in where]
         if not cited:
             cited = [int(np.argmax(self._vectors(sources) @ self.embedder.encode([query])[0]))]
         p_yes = self.llm.yes_probability(polar_messages(sources, question, cited,
