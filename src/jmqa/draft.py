@@ -119,8 +119,9 @@ def verify(draft: Draft, sources: Sequence[Candidate], embedder: Embedder, sourc
     + the list of the city's trades) mixes two claims. A sentence in another script than the sources', with
     `translate` (into the sources' language), is checked in translation by the same rules, and its own
     numbers by value; as a translation rewords, one close enough in meaning (`min_translated_meaning`) stands
-    on fewer shared words — but not a claim after a "No": closeness of meaning does not see a negation. Without one, a sentence in another script than the sources' can only be held to
-    citing a real source that holds its numbers. A very short sentence with no citation that opens with a yes/no word ("Yes.", `polar`) leads the sentence after it and stands if that
+    on fewer shared words — but not a claim after a "No": closeness of meaning does not see a negation.
+    Without one, a sentence in another script than the sources' can only be held to citing a real source
+    that holds its numbers. A very short sentence with no citation that opens with a yes/no word ("Yes.", `polar`) leads the sentence after it and stands if that
     one does; any other ("PWNED.") is checked like every claim. The claims after a "No" lead must state
     what the sources say instead: the words they share with `question` (in the sources' language) are not
     counted, so "No, X is not Y" to "Is X Y?" — the question negated, which the sources' "X is Y" would

@@ -286,12 +286,12 @@ class ReadingAnswerer:
                 yield piece
         draft = "".join(pieces)
         t2 = time.perf_counter()
+        asked_before = " ".join(t.question for t in history)
         decide = partial(self.decide, sources=sources, p_refusal=p_refusal, query=query, hits=hits,
-                         language=language, question=question, asked_before=" ".join(t.question for t in history),
-                         polar=asks_polar)
+                         language=language, question=question, asked_before=asked_before, polar=asks_polar)
         drafted = decide(draft)
         t3 = time.perf_counter()
-        turned_draft, polar = (self._turn_polarity(draft, drafted, sources, question, query, history, messages, script)
+        turned_draft, polar = (self._turn_polarity(draft, drafted, sources, question, query, asked_before, messages, script)
                                if asks_polar else (None, {}))
         turn_s = time.perf_counter() - t3  # the yes/no read, and the second draft when it disagreed
         if probe.polar_probability is not None:
@@ -309,7 +309,7 @@ class ReadingAnswerer:
         yield Answer(**{**answer.__dict__, "timings": timings, "signals": signals})
 
     def _turn_polarity(self, reply: str, drafted: Answer, sources: Sequence[Candidate], question: str, query: str,
-                       history: Sequence[Turn], messages: list[Message], script: str | None
+                       asked_before: str, messages: list[Message], script: str | None
                        ) -> tuple[str | None, dict[str, float]]:
         """A second draft opening with the other yes/no word, when the model's yes/no read of the question
         over the sentences the first draft's answer (`drafted`) rests on (`polar_messages`, `polar_threshold`;
@@ -327,8 +327,7 @@ class ReadingAnswerer:
         cited = [where[c.doc_id, c.start] for c in drafted.citations if (c.doc_id, c.start) in where]
         if not cited:
             cited = [int(np.argmax(self._vectors(sources) @ self.embedder.encode([query])[0]))]
-        p_yes = self.llm.yes_probability(polar_messages(sources, question, cited,
-                                                        " ".join(t.question for t in history)))
+        p_yes = self.llm.yes_probability(polar_messages(sources, question, cited, asked_before))
         # a "yes" also affirms the quantities the question states: one no source states is a false premise
         premise = values_supported(question, " ".join(c.text for c in sources), bare_numerals=False)
         says_yes = polarity(lead) == "yes"
